@@ -1,0 +1,64 @@
+"""Self-describing checkpoints: one safetensors file holding the weights, the model's kind and its config.
+
+The metadata also carries a SHA-256 of the weights, so a truncated or corrupted file is detected on load
+instead of being half-loaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from utils.io import atomic_write_bytes
+
+FORMAT = "zoomotion-1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message names the file and the problem."""
+
+
+def _digest(state: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | Path, kind: str, config: dict, state: dict[str, torch.Tensor],
+                    extra: dict | None = None) -> None:
+    """Write weights + {kind, config, extra} atomically."""
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    meta = {"format": FORMAT, "kind": kind, "config": json.dumps(config), "sha256": _digest(state),
+            "extra": json.dumps(extra or {})}
+    atomic_write_bytes(path, st_save(state, metadata=meta))
+
+
+def load_checkpoint(path: str | Path, kind: str) -> tuple[dict, dict[str, torch.Tensor], dict]:
+    """-> (config, state, extra); raises CheckpointError for a missing, foreign, corrupt or wrong-kind file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file does not exist")
+    data = path.read_bytes()
+    try:
+        state = st_load(data)
+        from safetensors import safe_open  # metadata needs the file API
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors checkpoint, the file may be truncated or "
+                              f"corrupt ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a ZooMotion checkpoint (no '{FORMAT}' metadata)")
+    if meta.get("kind") != kind:
+        raise CheckpointError(f"{path}: holds a {meta.get('kind')!r} model, expected a {kind!r} checkpoint")
+    if _digest(state) != meta.get("sha256"):
+        raise CheckpointError(f"{path}: weights do not match their checksum; the file is corrupt, re-create it")
+    return json.loads(meta["config"]), state, json.loads(meta.get("extra", "{}"))

@@ -1,0 +1,79 @@
+"""Blocks shared by several models: FiLM, masked 1D residual convolutions, a pre-norm transformer block."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class FiLM(nn.Module):
+    """Feature-wise scale and shift from a condition vector; starts as the identity."""
+
+    def __init__(self, cond_dim: int, channels: int):
+        super().__init__()
+        self.proj = nn.Linear(cond_dim, 2 * channels)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """x (B, C, T), cond (B, E)."""
+        scale, shift = self.proj(cond).unsqueeze(-1).chunk(2, dim=1)  # (B, C, 1) each
+        return x * (1 + scale) + shift
+
+
+class ResBlock1D(nn.Module):
+    """ReLU -> dilated conv -> ReLU -> 1x1 conv, plus the input; padded frames are zeroed after each conv."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
+        self.conv2 = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        h = masked(self.conv1(F.relu(x)), mask)
+        return x + masked(self.conv2(F.relu(h)), mask)
+
+
+class ResNet1D(nn.Module):
+    """`depth` residual blocks with dilation growth**d (MoMask: 3 blocks, growth 3); reversed in decoders."""
+
+    def __init__(self, channels: int, depth: int, growth: int, reverse: bool = False):
+        super().__init__()
+        dilations = [growth ** d for d in range(depth)]
+        self.blocks = nn.ModuleList(ResBlock1D(channels, d) for d in (dilations[::-1] if reverse else dilations))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x, mask)
+        return x
+
+
+def masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Zero the padded frames of x (B, C, T) so they never leak into real ones through the next convolution."""
+    return x if mask is None else x * mask[:, None, :].to(x.dtype)
+
+
+def downsample_mask(mask: torch.Tensor | None, factor: int) -> torch.Tensor | None:
+    """(B, T) -> (B, T / factor): a coarse frame is real if its first fine frame is."""
+    return None if mask is None else mask[:, ::factor]
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm self-attention + MLP through torch's scaled_dot_product_attention."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, L, C); attn_mask (L, L) or (N, 1, L, L) bool, True where attention is allowed."""
+        q, k, v = self.qkv(self.norm1(x)).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)  # (N, h, L, c)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.proj(a.transpose(1, 2).flatten(2))  # (N, L, C)
+        return x + self.mlp(self.norm2(x))

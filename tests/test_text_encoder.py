@@ -1,0 +1,38 @@
+import pytest
+import torch
+
+from models.text_encoder import load_text_encoder
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return load_text_encoder("minilm")
+
+
+def test_minilm_gives_unit_embeddings_that_read_the_words(minilm):
+    e = minilm(["a dog walks forward", "a dog walks forward", "a puppy strolls ahead", "a horse lies down"])
+    assert e.shape == (4, 384) and torch.allclose(e.norm(dim=-1), torch.ones(4), atol=1e-5)
+    assert torch.equal(e[0], e[1])
+    assert e[0] @ e[2] > e[0] @ e[3]  # a real sentence model: paraphrases are closer than other actions
+
+
+def test_each_distinct_text_is_encoded_once(minilm, monkeypatch):
+    seen = []
+    original = minilm._encode
+    monkeypatch.setattr(minilm, "_encode", lambda texts: (seen.append(list(texts)), original(texts))[1])
+    minilm(["cat", "dog", "cat", "cat"])
+    assert seen == [["cat", "dog"]]
+
+
+def test_empty_and_long_texts(minilm):
+    with pytest.raises(ValueError, match="text 1 is empty"):
+        minilm(["a cat", "   "])
+    with pytest.warns(UserWarning, match="truncated by the minilm encoder"):
+        minilm(["walk " * 400])
+
+
+def test_clip_with_random_weights_and_unknown_kind():
+    clip = load_text_encoder("clip", path=None)
+    assert clip(["a cat jumps"]).shape == (1, 512)
+    with pytest.raises(ValueError, match="unknown text encoder 'bert'"):
+        load_text_encoder("bert")
