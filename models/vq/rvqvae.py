@@ -176,6 +176,19 @@ class RVQVAE(nn.Module):
             decay=config.ema_decay, commitment_weight=config.commitment_weight,
             threshold_ema_dead_code=config.dead_code_threshold, kmeans_init=False, quantize_dropout=True,
         )
+        # the training data's feature statistics travel with the weights (models see normalised features)
+        self.register_buffer("mean", torch.zeros(self.spec.feature_dim))
+        self.register_buffer("std", torch.ones(self.spec.feature_dim))
+
+    def set_normalization(self, mean, std) -> None:
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std + self.mean
 
     @property
     def frames_per_token(self) -> int:
@@ -188,7 +201,7 @@ class RVQVAE(nn.Module):
                              f"{tuple(x.shape)}")
         if x.shape[1] % unit or x.shape[1] == 0:
             raise ValueError(f"the model takes lengths that are positive multiples of {unit} frames, got "
-                             f"{x.shape[1]}; use utils.tokens.encode_motion, which pads and crops for you")
+                             f"{x.shape[1]}; use models.vq.codec.MotionCodec, which pads and crops for you")
         if mask is not None and (mask.sum(1) % unit).any():
             raise ValueError(f"every masked length must be a multiple of {unit} frames")
 

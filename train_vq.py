@@ -1,0 +1,114 @@
+"""Train the motion tokenizer (RVQ-VAE) on any data set folder in the HumanML3D / AniMo4D convention.
+
+    python train_vq.py --data data/zoo/animals --out runs/vq_animals
+    python train_vq.py --data data/zoo/animals --out runs/vq_animals --resume      # after a kill
+    accelerate launch --multi_gpu --num_processes 2 train_vq.py --data ... --out ...  # (CPU: gloo)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from eval.vq import evaluate_tokenizer
+from models.text_encoder import TEXT_ENCODER_DIMS, condition_texts, load_text_encoder
+from models.vq.rvqvae import VQ_CONFIGS, RVQVAE, create_rvqvae
+from utils.dataset import DataError, MotionFolder, MotionWindowDataset, PackedMotions, collate_motions
+from utils.training import TrainConfig, train
+
+
+class VQTask:
+    """What is particular to the tokenizer: window data, the species/gender condition, MoMask's losses."""
+
+    def __init__(self, model: RVQVAE, folder: MotionFolder, window: int, val_items: int, ric_weight: float,
+                 vel_weight: float, text_encoder_path: str | None = None):
+        mean, std = folder.mean_std()
+        model.set_normalization(mean, std)
+        self.model = model
+        train_items = folder.load_split("train")
+        self.val = folder.load_split("val")[:val_items] if "val" in folder.available_splits() else []
+        self.dataset = MotionWindowDataset(PackedMotions(train_items, mean, std), window=window)
+        self.collate_fn = collate_motions
+        self.ric, self.ric_weight, self.vel_weight = model.spec.slices.ric, ric_weight, vel_weight
+        # every condition the data holds, encoded once; unknown ones are encoded when met
+        self.encoder = load_text_encoder(model.config.text_encoder, path=text_encoder_path)
+        prompts = sorted(set(condition_texts([i.species for i in train_items], [i.gender for i in train_items])))
+        self.table = dict(zip(prompts, self.encoder(prompts)))
+
+    def cond(self, species: list[str], genders: list[str], device) -> torch.Tensor:
+        texts = condition_texts(species, genders)
+        missing = sorted(set(texts) - set(self.table))
+        if missing:
+            self.table.update(zip(missing, self.encoder(missing)))
+        return torch.stack([self.table[t] for t in texts]).to(device)
+
+    def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        x = batch["motion"]  # (B, W, D) normalised
+        out = model(x, self.cond(batch["species"], batch["gender"], x.device))
+        rec = out["recon"]
+        loss_rec = F.smooth_l1_loss(rec, x)
+        loss_ric = F.smooth_l1_loss(rec[..., self.ric], x[..., self.ric])
+        loss_vel = F.smooth_l1_loss(rec[:, 1:, self.ric] - rec[:, :-1, self.ric], x[:, 1:, self.ric] - x[:, :-1, self.ric])
+        loss = loss_rec + self.ric_weight * loss_ric + self.vel_weight * loss_vel + out["commit_loss"]
+        return loss, {"rec": loss_rec.item(), "ric": loss_ric.item(), "vel": loss_vel.item(),
+                      "commit": out["commit_loss"].item()}
+
+    def validate(self, model: RVQVAE) -> dict[str, float]:
+        if not self.val:
+            return {}
+        r = evaluate_tokenizer(model, self.val, wrong_species=False)
+        return {"mpjpe_mm": r["mpjpe_mm"], "mpjpe_mm_1layer": r["mpjpe_mm_by_layers"][1],
+                "min_code_usage": min(r["code_usage_by_layer"])}
+
+    def export(self, model: RVQVAE, path: Path, extra: dict) -> None:
+        model.save(path, extra)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="data set folder (new_joint_vecs/, texts/, splits, Mean/Std)")
+    p.add_argument("--out", required=True, help="run folder: model.safetensors, metrics.csv, state/")
+    p.add_argument("--config", default="cpu", choices=sorted(VQ_CONFIGS), help="named tokenizer size")
+    p.add_argument("--skeleton", help="skeleton name or .json (default: from the data set)")
+    p.add_argument("--text-encoder", default="minilm", choices=sorted(TEXT_ENCODER_DIMS))
+    p.add_argument("--text-encoder-path", help="CLIP weights file (for --text-encoder clip)")
+    p.add_argument("--window", type=int, default=64, help="training window in frames (MoMask: 64)")
+    p.add_argument("--ric-weight", type=float, default=0.5, help="MoMask's weight on the joint-position slice")
+    p.add_argument("--vel-weight", type=float, default=0.5, help="weight on joint-position velocities")
+    p.add_argument("--val-items", type=int, default=64, help="val clips scored at each validation")
+    p.add_argument("--strict", action="store_true", help="stop at the first bad clip instead of skipping it")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    defaults = TrainConfig(out_dir="", max_steps=6000, batch_size=64, lr=2e-4, warmup_steps=300,
+                           val_every=1000, ckpt_every=500)
+    for f in fields(TrainConfig):
+        if f.name in ("out_dir", "betas", "progress"):
+            continue
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
+                       default=getattr(defaults, f.name))
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+
+    cfg = TrainConfig(out_dir=args.out, progress=not args.no_progress,
+                      **{f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                         if f.name not in ("out_dir", "betas", "progress")})
+    try:
+        folder = MotionFolder(args.data, args.skeleton, strict=args.strict)
+        if args.resume:
+            model = RVQVAE.load(Path(args.out) / "model.safetensors")
+        else:
+            model = create_rvqvae(args.config, skeleton=folder.spec, text_encoder=args.text_encoder,
+                                  cond_dim=TEXT_ENCODER_DIMS[args.text_encoder])
+        task = VQTask(model, folder, args.window, args.val_items, args.ric_weight, args.vel_weight,
+                      args.text_encoder_path)
+    except (DataError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    last = train(task, cfg, resume=args.resume)
+    print(json.dumps(last, indent=1))
+
+
+if __name__ == "__main__":
+    main()

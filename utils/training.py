@@ -1,0 +1,212 @@
+"""The one training loop every trainer shares: accelerate, AdamW, warm-up + cosine decay, gradient clipping,
+a progress bar, CSV logs, validation and atomic, resumable checkpoints.
+
+A trainer supplies a `Task`: the model, its data loader, a loss, a validation and an export. The loop runs on
+CPU or CUDA (accelerate picks), in one process or under `accelerate launch` (gloo on CPU).
+
+Resuming (`resume=True`) continues the same run after a kill: the step, the optimizer, the LR schedule, the
+model's buffers (a VQ codebook's EMA state), the RNG states and the position in the epoch all come back, so the
+resumed run reaches the same weights as one that was never interrupted.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from utils.dataset import SeededSampler
+from utils.io import atomic_write_text
+
+
+@dataclass
+class TrainConfig:
+    out_dir: str
+    max_steps: int = 1000
+    batch_size: int = 64
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)  # MoMask's AdamW betas
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05  # cosine decay to this share of lr
+    grad_clip: float = 1.0
+    log_every: int = 10
+    val_every: int = 250
+    ckpt_every: int = 250
+    seed: int = 0
+    num_workers: int = 0
+    mixed_precision: str = "no"  # "no", "bf16" or "fp16" (accelerate autocast)
+    progress: bool = True
+
+
+class Task(Protocol):
+    model: torch.nn.Module
+    dataset: torch.utils.data.Dataset
+    collate_fn: Callable | None
+
+    def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+    def validate(self, model: torch.nn.Module) -> dict[str, float]: ...
+
+    def export(self, model: torch.nn.Module, path: Path, extra: dict) -> None: ...
+
+
+def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
+    """Linear warm-up, then cosine decay to min_lr_ratio at max_steps."""
+    def f(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+    return f
+
+
+class _StateDir:
+    """Checkpoint folder swapped in atomically: write `state.tmp`, then rename over `state`."""
+
+    def __init__(self, out: Path):
+        self.live, self.tmp, self.old = out / "state", out / "state.tmp", out / "state.old"
+
+    def current(self) -> Path | None:
+        for d in (self.live, self.old):  # `old` survives a crash between the two renames
+            if (d / "trainer.json").is_file():
+                return d
+        return None
+
+    def commit(self) -> None:
+        if self.live.exists():
+            shutil.rmtree(self.old, ignore_errors=True)
+            self.live.rename(self.old)
+        self.tmp.rename(self.live)
+        shutil.rmtree(self.old, ignore_errors=True)
+
+
+def train(task: Task, cfg: TrainConfig, resume: bool = False,
+          on_step: Callable[[int], None] | None = None) -> dict:
+    """Run (or continue) training; returns the last logged metrics. `on_step(step)` runs after every step."""
+    out = Path(cfg.out_dir)
+    # without CUDA, processes started by `accelerate launch --multi_gpu` must be told to form a gloo CPU group
+    accel = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    set_seed(cfg.seed)
+    states = _StateDir(out)
+    if accel.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        if not resume and states.current() is not None:
+            raise FileExistsError(f"{out} already holds a training run; pass --resume to continue it or choose "
+                                  f"another --out")
+        atomic_write_text(out / "train_config.json", json.dumps(asdict(cfg), indent=1))
+
+    sampler = SeededSampler(len(task.dataset), seed=cfg.seed)
+    loader = torch.utils.data.DataLoader(
+        task.dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=task.collate_fn, drop_last=True,
+        num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
+        generator=torch.Generator().manual_seed(cfg.seed),  # iterator creation must not draw from the global RNG
+    )
+    if len(loader) == 0:
+        raise ValueError(f"the data set has {len(task.dataset)} items, fewer than one batch of {cfg.batch_size}")
+    model = task.model
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
+    model, optimizer, loader, scheduler = accel.prepare(model, optimizer, loader, scheduler)
+
+    step, epoch, batch_in_epoch = 0, 0, 0
+    if resume:
+        found = states.current()
+        if found is None:
+            raise FileNotFoundError(f"{out}: nothing to resume (no checkpoint under {out / 'state'})")
+        accel.load_state(str(found))
+        meta = json.loads((found / "trainer.json").read_text())
+        step, epoch, batch_in_epoch = meta["step"], meta["epoch"], meta["batch_in_epoch"]
+
+    def save_state() -> None:
+        accel.wait_for_everyone()
+        if accel.is_main_process:
+            shutil.rmtree(states.tmp, ignore_errors=True)
+            states.tmp.mkdir(parents=True)
+        accel.wait_for_everyone()
+        accel.save_state(str(states.tmp))
+        if accel.is_main_process:
+            atomic_write_text(states.tmp / "trainer.json", json.dumps(
+                {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch}))
+            states.commit()
+            task.export(accel.unwrap_model(model), out / "model.safetensors", {"step": step})
+        accel.wait_for_everyone()
+
+    log_path = out / "metrics.csv"
+    bar = tqdm(total=cfg.max_steps, initial=step, disable=not (cfg.progress and accel.is_main_process),
+               desc=out.name, dynamic_ncols=True)
+    last: dict[str, float] = {}
+    running: dict[str, float] = {}
+    t0 = time.perf_counter()
+    steps_timed = 0
+    model.train()
+    while step < cfg.max_steps:
+        loader.set_epoch(epoch)  # accelerate's loader sets it on our sampler; plain set_epoch would be overridden
+        # a resumed epoch starts where it stopped: skip at the sampler, so no batch is loaded for nothing
+        sampler.position = batch_in_epoch * cfg.batch_size * accel.num_processes
+        for batch in loader:
+            with accel.autocast():
+                loss, logs = task.loss(model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower --lr or check the data")
+            optimizer.zero_grad(set_to_none=True)
+            accel.backward(loss)
+            if cfg.grad_clip:
+                accel.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            batch_in_epoch += 1
+            steps_timed += 1
+            for k, v in {"loss": loss.item(), **logs}.items():
+                running[k] = running.get(k, 0.0) + v
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                secs = time.perf_counter() - t0
+                last = {k: v / steps_timed for k, v in running.items()}
+                last.update(step=step, lr=scheduler.get_last_lr()[0], steps_per_s=steps_timed / secs)
+                running, steps_timed, t0 = {}, 0, time.perf_counter()
+                bar.set_postfix(loss=f"{last['loss']:.4f}")
+                if cfg.val_every and (step % cfg.val_every == 0 or step == cfg.max_steps):
+                    model.eval()
+                    last.update({f"val_{k}": v for k, v in task.validate(accel.unwrap_model(model)).items()})
+                    model.train()
+                if accel.is_main_process:
+                    _append_csv(log_path, last)
+            if step % cfg.ckpt_every == 0 or step == cfg.max_steps:
+                save_state()
+            if on_step is not None:
+                on_step(step)
+            if step >= cfg.max_steps:
+                break
+        else:
+            epoch, batch_in_epoch = epoch + 1, 0
+    bar.close()
+    accel.end_training()
+    return last
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    """Append a row; a new column rewrites the file with the wider header."""
+    rows = []
+    if path.is_file():
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
