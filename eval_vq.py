@@ -1,0 +1,50 @@
+"""Evaluate a trained tokenizer on a data set split: MPJPE (all, per species, first-k layers), codebook usage and
+perplexity per layer, foot skating, and the effect of a wrong species condition.
+
+    python eval_vq.py --checkpoint runs/vq_animals/model.safetensors --data data/zoo/animals --out results/vq
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from eval.vq import evaluate_tokenizer, markdown_table
+from models.checkpoint import CheckpointError
+from models.vq.rvqvae import RVQVAE
+from utils.dataset import DataError, MotionFolder
+from utils.io import atomic_write_text
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, nargs="+", help="tokenizer .safetensors (one per --data)")
+    p.add_argument("--data", required=True, nargs="+", help="data set folder(s), one per checkpoint")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", required=True, help="writes OUT.json and OUT.md")
+    p.add_argument("--device")
+    p.add_argument("--max-items", type=int, help="evaluate only the first N items of the split")
+    args = p.parse_args(argv)
+    if len(args.checkpoint) != len(args.data):
+        raise SystemExit("error: give one --checkpoint per --data folder")
+    results = {}
+    try:
+        for ckpt, data in zip(args.checkpoint, args.data):
+            model = RVQVAE.load(ckpt)
+            folder = MotionFolder(data)
+            if not folder.spec.same_layout(model.spec):
+                raise ValueError(f"{ckpt} was trained on skeleton {model.spec.name!r} but {data} holds "
+                                 f"{folder.spec.name!r} motions")
+            items = folder.load_split(args.split)[: args.max_items]
+            results[f"{Path(data).name}/{args.split}"] = evaluate_tokenizer(model, items, device=args.device)
+    except (DataError, CheckpointError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    out = Path(args.out)
+    atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=1))
+    table = markdown_table(results)
+    atomic_write_text(out.with_suffix(".md"), table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

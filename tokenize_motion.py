@@ -1,0 +1,80 @@
+"""Turn motion files into tokenizer codes and back.
+
+    python tokenize_motion.py encode --checkpoint runs/vq/model.safetensors --input clip.npy \\
+        --species dog --gender male --out clip_codes.npy
+    python tokenize_motion.py decode --checkpoint runs/vq/model.safetensors --input clip_codes.npy --out back.npy
+
+`--input` for encode is features (T, D) or joints (T, J, 3). Encode writes the codes (T/4, Q) and, beside them,
+CODES.json with the true length and the condition, which decode reads (its flags override it). Decode writes
+features to --out and joints to --joints-out if given. Lengths that are not a multiple of 4 are padded by
+repeating the last frame and cropped back on decode.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from models.checkpoint import CheckpointError
+from models.vq.codec import MotionCodec
+from utils.features import recover_joints
+from utils.io import atomic_save_npy, atomic_write_text
+
+
+def _load_npy(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{p}: file does not exist")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{p}: not a readable .npy file ({e})") from None
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("encode", "decode"):
+        p = sub.add_parser(name)
+        p.add_argument("--checkpoint", required=True, help="tokenizer .safetensors")
+        p.add_argument("--input", required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--species", help="e.g. dog, horse, human (decode: default from the codes' .json)")
+        p.add_argument("--gender", help="male, female or juvenile (decode: default from the codes' .json)")
+        p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    sub.choices["decode"].add_argument("--frames", type=int, help="crop to this many frames")
+    sub.choices["decode"].add_argument("--layers", type=int, help="use only the first k code layers")
+    sub.choices["decode"].add_argument("--joints-out", help="also write (T, J, 3) joints here")
+    args = parser.parse_args(argv)
+    try:
+        codec = MotionCodec.from_checkpoint(args.checkpoint, args.device)
+        if args.command == "encode":
+            if not args.species or not args.gender:
+                raise ValueError("encode needs --species and --gender (the tokenizer is conditioned on them)")
+            enc = codec.encode(_load_npy(args.input), args.species, args.gender)
+            atomic_save_npy(args.out, enc.codes)
+            meta = {"frames": enc.frames, "species": enc.species, "gender": enc.gender,
+                    "checkpoint": str(args.checkpoint), "skeleton": codec.spec.name}
+            atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(meta, indent=1))
+            print(f"{args.input}: {enc.frames} frames -> {enc.codes.shape[0]} tokens x {enc.codes.shape[1]} layers "
+                  f"-> {args.out}")
+        else:
+            side = Path(args.input).with_suffix(".json")
+            meta = json.loads(side.read_text()) if side.is_file() else {}
+            species, gender = args.species or meta.get("species"), args.gender or meta.get("gender")
+            if not species or not gender:
+                raise ValueError(f"give --species and --gender (no {side} beside the codes to take them from)")
+            feats = codec.decode(_load_npy(args.input), species, gender, args.frames or meta.get("frames"),
+                                 args.layers)
+            atomic_save_npy(args.out, feats)
+            if args.joints_out:
+                atomic_save_npy(args.joints_out, recover_joints(feats, codec.spec))
+            print(f"{args.input} -> {feats.shape[0]} frames of {codec.spec.name} features -> {args.out}")
+    except (ValueError, CheckpointError) as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()
