@@ -45,6 +45,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     mixed_precision: str = "no"  # "no", "bf16" or "fp16" (accelerate autocast)
+    threads: int = 0  # CPU threads for this process (0: torch's default); two runs side by side take 1 each
     progress: bool = True
 
 
@@ -94,6 +95,8 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False,
           on_step: Callable[[int], None] | None = None) -> dict:
     """Run (or continue) training; returns the last logged metrics. `on_step(step)` runs after every step."""
     out = Path(cfg.out_dir)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     # without CUDA, processes started by `accelerate launch --multi_gpu` must be told to form a gloo CPU group
     accel = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     set_seed(cfg.seed)
