@@ -20,7 +20,7 @@ def gaussian_stats(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def frechet_distance(mu1, cov1, mu2, cov2, eps: float = 1e-6) -> float:
     """|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^1/2) between two Gaussians."""
     diff = mu1 - mu2
-    covmean, _ = linalg.sqrtm(cov1 @ cov2, disp=False)
+    covmean = linalg.sqrtm(cov1 @ cov2)
     if not np.isfinite(covmean).all():  # near-singular product: regularise, as the FID reference code does
         offset = np.eye(len(cov1)) * eps
         covmean = linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
