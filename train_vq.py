@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ from eval.vq import evaluate_tokenizer
 from models.text_encoder import TEXT_ENCODER_DIMS, condition_texts, load_text_encoder
 from models.vq.rvqvae import VQ_CONFIGS, RVQVAE, create_rvqvae
 from utils.dataset import DataError, MotionFolder, MotionWindowDataset, PackedMotions, collate_motions
-from utils.training import TrainConfig, train
+from utils.training import TrainConfig, add_train_args, train, train_config_from_args
 
 
 class VQTask:
@@ -84,17 +83,10 @@ def main(argv=None) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     defaults = TrainConfig(out_dir="", max_steps=6000, batch_size=64, lr=2e-4, warmup_steps=300,
                            val_every=1000, ckpt_every=500)
-    for f in fields(TrainConfig):
-        if f.name in ("out_dir", "betas", "progress"):
-            continue
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
-                       default=getattr(defaults, f.name))
-    p.add_argument("--no-progress", action="store_true")
+    add_train_args(p, defaults)
     args = p.parse_args(argv)
 
-    cfg = TrainConfig(out_dir=args.out, progress=not args.no_progress,
-                      **{f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                         if f.name not in ("out_dir", "betas", "progress")})
+    cfg = train_config_from_args(args, args.out)
     try:
         folder = MotionFolder(args.data, args.skeleton, strict=args.strict)
         if args.resume:

@@ -29,7 +29,7 @@ import torch
 
 from utils.features import joints_to_features
 from utils.io import atomic_save_npy, atomic_write_text
-from utils.skeleton import SKELETONS, SkeletonSpec, get_skeleton, skeleton_for_feature_dim
+from utils.skeleton import SkeletonSpec, get_skeleton, skeleton_for_feature_dim, skeleton_ref
 
 log = logging.getLogger("zoomotion.data")
 
@@ -382,8 +382,7 @@ def write_dataset(root: str | Path, clips: Iterable[ClipRecord], splits: dict[st
     atomic_write_text(root / "metadata.csv", buf.getvalue())
     if label_lines:
         atomic_write_text(root / "labels.jsonl", "\n".join(label_lines) + "\n")
-    spec_json = spec.name if SKELETONS.get(spec.name) is spec else spec.to_dict()
-    atomic_write_text(root / "skeleton.json", json.dumps(spec_json, indent=1))
+    atomic_write_text(root / "skeleton.json", json.dumps(skeleton_ref(spec), indent=1))
     if train_feats:
         mean, std = compute_mean_std(train_feats, spec)
         atomic_save_npy(root / "Mean.npy", mean)
@@ -583,8 +582,7 @@ def build_features(root: str | Path, skeleton: str | SkeletonSpec, joints_dir: s
     if failed:
         log.warning("%s: skipped %d clips: %s", src, len(failed), "; ".join(list(failed.values())[:5]))
     if not (root / "skeleton.json").is_file():
-        atomic_write_text(root / "skeleton.json",
-                          json.dumps(spec.name if SKELETONS.get(spec.name) is spec else spec.to_dict(), indent=1))
+        atomic_write_text(root / "skeleton.json", json.dumps(skeleton_ref(spec), indent=1))
     stats = write_stats(root, spec)
     return {"converted": len(done), "skipped": failed, **stats}
 

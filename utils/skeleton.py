@@ -434,6 +434,11 @@ def get_skeleton(name_or_path: str | Path | SkeletonSpec) -> SkeletonSpec:
                      f"or the path of a skeleton .json file")
 
 
+def skeleton_ref(spec: SkeletonSpec) -> str | dict:
+    """What a config or data set stores to name a skeleton: a built-in's name, or a custom spec in full."""
+    return spec.name if SKELETONS.get(spec.name) is spec else spec.to_dict()
+
+
 def skeleton_for_feature_dim(dim: int) -> SkeletonSpec:
     """The built-in spec whose feature width is `dim` (263 -> humanml22, 359 -> animo30)."""
     for spec in SKELETONS.values():

@@ -15,7 +15,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -59,6 +59,23 @@ class Task(Protocol):
     def validate(self, model: torch.nn.Module) -> dict[str, float]: ...
 
     def export(self, model: torch.nn.Module, path: Path, extra: dict) -> None: ...
+
+
+_NOT_FLAGS = ("out_dir", "betas", "progress")
+
+
+def add_train_args(parser, defaults: TrainConfig) -> None:
+    """One --flag per TrainConfig field, with this trainer's defaults."""
+    for f in fields(TrainConfig):
+        if f.name not in _NOT_FLAGS:
+            value = getattr(defaults, f.name)
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(value), default=value)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.csv)")
+
+
+def train_config_from_args(args, out_dir: str) -> TrainConfig:
+    return TrainConfig(out_dir=out_dir, progress=not args.no_progress,
+                       **{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in _NOT_FLAGS})
 
 
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:

@@ -17,7 +17,7 @@ from vector_quantize_pytorch import ResidualVQ
 
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.layers import FiLM, ResNet1D, TransformerBlock, downsample_mask, masked
-from utils.skeleton import SkeletonSpec, get_skeleton
+from utils.skeleton import SkeletonSpec, get_skeleton, skeleton_ref
 
 KIND = "rvqvae"
 
@@ -68,8 +68,7 @@ def create_rvqvae(name: str, skeleton: str | SkeletonSpec = "animo30", text_enco
                   cond_dim: int = 384, **overrides) -> "RVQVAE":
     if name not in VQ_CONFIGS:
         raise ValueError(f"unknown tokenizer config {name!r}; registered: {sorted(VQ_CONFIGS)}")
-    sk = skeleton.name if isinstance(skeleton, SkeletonSpec) and get_skeleton(skeleton.name) is skeleton else skeleton
-    sk = sk.to_dict() if isinstance(sk, SkeletonSpec) else sk
+    sk = skeleton_ref(skeleton) if isinstance(skeleton, SkeletonSpec) else skeleton
     return RVQVAE(replace(VQ_CONFIGS[name], skeleton=sk, text_encoder=text_encoder, cond_dim=cond_dim, **overrides))
 
 

@@ -1,0 +1,104 @@
+"""The text-motion evaluator behind FID, R-precision, MM-Dist, Diversity and MultiModality.
+
+Motion side: a DSTformer over joint positions recovered from the features (each joint relative to the root's
+ground point, plus the root's ground trajectory), pooled over real frames and joints, projected to the shared
+space. Text side: the frozen sentence encoder plus a projection. Trained contrastively (InfoNCE, as TMR), with
+negatives whose captions are near-identical to the positive's left out of the softmax. It never sees the species
+label: the species has to be read from the motion.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.checkpoint import load_checkpoint, save_checkpoint
+from models.dstformer import DST_CONFIGS, DSTformer, DSTformerConfig
+from models.text_encoder import TEXT_ENCODER_DIMS
+from utils.features import recover_joints
+from utils.skeleton import SkeletonSpec, get_skeleton
+
+KIND = "evaluator"
+
+
+@dataclass
+class EvaluatorConfig:
+    skeleton: str | dict = "animo30"
+    backbone: str = "cpu"  # a DST_CONFIGS name
+    embed_dim: int = 256
+    frame_stride: int = 2  # the motion is read at 10 fps: enough for what a caption says, 4x cheaper attention
+    text_encoder: str = "minilm"
+    temperature: float = 0.07
+    negative_filter: float = 0.9  # captions at least this similar (frozen text cosine) are not negatives
+    dst: dict = field(default_factory=dict)  # overrides of the backbone config
+
+    @property
+    def spec(self) -> SkeletonSpec:
+        return SkeletonSpec.from_dict(self.skeleton) if isinstance(self.skeleton, dict) else get_skeleton(self.skeleton)
+
+
+def motion_input(joints: torch.Tensor) -> torch.Tensor:
+    """(B, T, J, 3) canonical joints -> (B, T, J, 5): position relative to the root's ground point + root x, z."""
+    root_ground = joints[..., :1, :] * torch.tensor([1.0, 0.0, 1.0], device=joints.device, dtype=joints.dtype)
+    traj = joints[..., :1, [0, 2]].expand(*joints.shape[:-1], 2)
+    return torch.cat([joints - root_ground, traj], dim=-1)
+
+
+class TextMotionEvaluator(nn.Module):
+    def __init__(self, config: EvaluatorConfig):
+        super().__init__()
+        self.config = config
+        self.spec = config.spec
+        base = DST_CONFIGS[config.backbone]
+        dst_cfg = DSTformerConfig(**{**asdict(base), "dim_in": 5, "dim_out": 1, "num_joints": self.spec.num_joints,
+                                     **config.dst})
+        self.motion_encoder = DSTformer(dst_cfg)
+        self.motion_proj = nn.Sequential(nn.Linear(dst_cfg.dim_rep, dst_cfg.dim_rep), nn.GELU(),
+                                         nn.Linear(dst_cfg.dim_rep, config.embed_dim))
+        text_dim = TEXT_ENCODER_DIMS[config.text_encoder]
+        self.text_proj = nn.Sequential(nn.Linear(text_dim, text_dim), nn.GELU(), nn.Linear(text_dim, config.embed_dim))
+
+    @property
+    def max_frames(self) -> int:
+        return self.motion_encoder.config.maxlen * self.config.frame_stride
+
+    def encode_motion(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Unnormalised features (B, T, D) + lengths (B,) -> unit embeddings (B, E)."""
+        s = self.config.frame_stride
+        joints = recover_joints(features, self.spec)[:, ::s]  # (B, T/s, J, 3)
+        T = joints.shape[1]
+        if T > self.motion_encoder.config.maxlen:
+            raise ValueError(f"motions longer than {self.max_frames} frames cannot be evaluated; crop them")
+        mask = torch.arange(T, device=features.device)[None] < ((lengths.to(features.device) + s - 1) // s)[:, None]
+        rep = self.motion_encoder.representation(motion_input(joints), mask)  # (B, T', J, R)
+        w = mask[:, :, None, None].to(rep.dtype)
+        pooled = (rep * w).sum((1, 2)) / (w.sum((1, 2)) * rep.shape[2])
+        return F.normalize(self.motion_proj(pooled), dim=-1)
+
+    def encode_text(self, text_features: torch.Tensor) -> torch.Tensor:
+        """Frozen sentence embeddings (B, text_dim) -> unit embeddings (B, E)."""
+        return F.normalize(self.text_proj(text_features), dim=-1)
+
+    def contrastive_loss(self, motion_emb: torch.Tensor, text_emb: torch.Tensor,
+                         text_features: torch.Tensor) -> torch.Tensor:
+        """Symmetric InfoNCE; pairs whose captions are near-identical are removed from the negatives."""
+        logits = motion_emb @ text_emb.T / self.config.temperature  # (B, B)
+        with torch.no_grad():
+            tf = F.normalize(text_features, dim=-1)
+            same = (tf @ tf.T) >= self.config.negative_filter
+            same.fill_diagonal_(False)
+        logits = logits.masked_fill(same, float("-inf"))
+        target = torch.arange(len(logits), device=logits.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+    def save(self, path, extra: dict | None = None) -> None:
+        save_checkpoint(path, KIND, asdict(self.config), self.state_dict(), extra)
+
+    @classmethod
+    def load(cls, path, map_location="cpu") -> "TextMotionEvaluator":
+        config, state, _ = load_checkpoint(path, KIND)
+        model = cls(EvaluatorConfig(**config))
+        model.load_state_dict(state)
+        return model.to(map_location).eval()

@@ -1,0 +1,51 @@
+import math
+
+import numpy as np
+import torch
+
+from conftest import random_motion
+from eval.evaluator import EvaluatorConfig, TextMotionEvaluator, motion_input
+from utils.features import joints_to_features
+from utils.skeleton import HUMANML22
+
+
+def _model():
+    torch.manual_seed(0)
+    return TextMotionEvaluator(EvaluatorConfig(skeleton="humanml22", backbone="tiny", embed_dim=8))
+
+
+def test_embeddings_are_unit_length_and_ignore_padding():
+    model = _model().eval()
+    feats = [joints_to_features(random_motion(HUMANML22, T=T + 1, seed=T), HUMANML22)[0] for T in (40, 24)]
+    x = torch.zeros(2, 40, HUMANML22.feature_dim)
+    x[0], x[1, :24] = torch.from_numpy(feats[0]), torch.from_numpy(feats[1])
+    with torch.no_grad():
+        both = model.encode_motion(x, torch.tensor([40, 24]))
+        alone = model.encode_motion(x[1:, :24], torch.tensor([24]))
+    assert both.shape == (2, 8) and torch.allclose(both.norm(dim=-1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(both[1], alone[0], atol=1e-5)
+
+
+def test_motion_input_is_root_relative_plus_trajectory():
+    joints = torch.from_numpy(random_motion(HUMANML22, T=5, seed=1)).float()[None]
+    m = motion_input(joints)
+    assert m.shape == (1, 5, 22, 5)
+    assert torch.allclose(m[..., 0, [0, 2]], torch.zeros(1, 5, 2))  # the root sits over its own ground point
+    assert torch.allclose(m[..., 0, 1], joints[..., 0, 1])  # but keeps its height
+    assert torch.allclose(m[..., 3, 3:], joints[..., 0, [0, 2]])
+
+
+def test_near_identical_captions_are_not_negatives():
+    model = _model()
+    m = torch.nn.functional.normalize(torch.randn(4, 8), dim=-1)
+    t = torch.nn.functional.normalize(torch.randn(4, 8), dim=-1)
+    text_feats = torch.eye(4)
+    text_feats[1] = text_feats[0]  # captions 0 and 1 say the same thing
+    loss = model.contrastive_loss(m, t, text_feats)
+    logits = m @ t.T / model.config.temperature
+    logits[0, 1] = logits[1, 0] = -math.inf
+    target = torch.arange(4)
+    expected = 0.5 * (torch.nn.functional.cross_entropy(logits, target)
+                      + torch.nn.functional.cross_entropy(logits.T, target))
+    assert torch.allclose(loss, expected)
+    assert not torch.allclose(loss, model.contrastive_loss(m, t, torch.eye(4)))

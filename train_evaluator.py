@@ -1,0 +1,116 @@
+"""Train the text-motion evaluator (DSTformer motion encoder + frozen text encoder, InfoNCE) on any data set.
+
+    python train_evaluator.py --data data/zoo/animals --out runs/eval_animals
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eval.evaluator import EvaluatorConfig, TextMotionEvaluator
+from eval.metrics import r_precision
+from models.dstformer import DST_CONFIGS
+from models.text_encoder import TEXT_ENCODER_DIMS, load_text_encoder
+from utils.dataset import DataError, MotionFolder, PackedMotions, TextMotionDataset, collate_motions
+from utils.skeleton import skeleton_ref
+from utils.training import TrainConfig, add_train_args, train, train_config_from_args
+
+
+class CaptionBank:
+    """Frozen sentence embeddings of every caption met, each encoded once."""
+
+    def __init__(self, kind: str, path: str | None = None):
+        self.encoder = load_text_encoder(kind, path=path)
+        self.table: dict[str, torch.Tensor] = {}
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        missing = sorted(set(texts) - set(self.table))
+        for a in range(0, len(missing), 512):
+            chunk = missing[a:a + 512]
+            self.table.update(zip(chunk, self.encoder(chunk)))
+        return torch.stack([self.table[t] for t in texts])
+
+
+class EvaluatorTask:
+    def __init__(self, model: TextMotionEvaluator, folder: MotionFolder, max_length: int, val_items: int,
+                 text_encoder_path: str | None = None):
+        self.model = model
+        mean, std = folder.mean_std()
+        self.mean, self.std = torch.from_numpy(mean), torch.from_numpy(std)
+        items = folder.load_split("train")
+        self.dataset = TextMotionDataset(PackedMotions(items, mean, std), max_length=max_length)
+        self.collate_fn = collate_motions
+        self.bank = CaptionBank(model.config.text_encoder, text_encoder_path)
+        self.bank([c.text for it in items for c in it.captions])
+        self.val = []
+        if "val" in folder.available_splits():
+            val = folder.load_split("val")[:val_items]
+            self.val = TextMotionDataset(PackedMotions(val, mean, std), max_length=max_length, random_crop=False)
+
+    def _features(self, batch: dict) -> torch.Tensor:
+        x = batch["motion"]
+        return (x * self.std.to(x.device) + self.mean.to(x.device)) * batch["mask"][..., None]
+
+    def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        text_feats = self.bank(batch["caption"]).to(batch["motion"].device)
+        m = model.encode_motion(self._features(batch), batch["length"])
+        t = model.encode_text(text_feats)
+        loss = model.contrastive_loss(m, t, text_feats)
+        return loss, {}
+
+    @torch.no_grad()
+    def embed(self, model: TextMotionEvaluator, dataset, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        ms, ts = [], []
+        for a in range(0, len(dataset), batch_size):
+            batch = collate_motions([dataset[i] for i in range(a, min(a + batch_size, len(dataset)))])
+            ms.append(model.encode_motion(self._features(batch), batch["length"]))
+            ts.append(model.encode_text(self.bank(batch["caption"])))
+        return torch.cat(ms).numpy(), torch.cat(ts).numpy()
+
+    def validate(self, model: TextMotionEvaluator) -> dict[str, float]:
+        if not self.val or len(self.val) < 32:
+            return {}
+        motion, text = self.embed(model, self.val)
+        top, mm = r_precision(text, motion)
+        return {"top1": float(top[0]), "top3": float(top[2]), "mm_dist": mm}
+
+    def export(self, model: TextMotionEvaluator, path: Path, extra: dict) -> None:
+        model.save(path, extra)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--backbone", default="cpu", choices=sorted(DST_CONFIGS))
+    p.add_argument("--embed-dim", type=int, default=256)
+    p.add_argument("--frame-stride", type=int, default=2)
+    p.add_argument("--text-encoder", default="minilm", choices=sorted(TEXT_ENCODER_DIMS))
+    p.add_argument("--text-encoder-path")
+    p.add_argument("--max-length", type=int, default=196)
+    p.add_argument("--val-items", type=int, default=256)
+    p.add_argument("--strict", action="store_true")
+    p.add_argument("--resume", action="store_true")
+    defaults = TrainConfig(out_dir="", max_steps=3000, batch_size=64, lr=3e-4, weight_decay=0.01, warmup_steps=200,
+                           val_every=500, ckpt_every=500)
+    add_train_args(p, defaults)
+    args = p.parse_args(argv)
+    cfg = train_config_from_args(args, args.out)
+    try:
+        folder = MotionFolder(args.data, strict=args.strict)
+        config = EvaluatorConfig(skeleton=skeleton_ref(folder.spec), backbone=args.backbone, embed_dim=args.embed_dim,
+                                 frame_stride=args.frame_stride, text_encoder=args.text_encoder)
+        model = TextMotionEvaluator.load(Path(args.out) / "model.safetensors") if args.resume \
+            else TextMotionEvaluator(config)
+        task = EvaluatorTask(model, folder, args.max_length, args.val_items, args.text_encoder_path)
+    except (DataError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print(json.dumps(train(task, cfg, resume=args.resume), indent=1))
+
+
+if __name__ == "__main__":
+    main()
