@@ -1,0 +1,109 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_motion
+from eval.lifting import accel_error, mpjpe, p_mpjpe
+from models.lifter import Lifter, LifterConfig
+from utils.keypoints import KeypointError, clean_keypoints, normalize_keypoints, read_keypoints
+from utils.lifting import Corruption, LiftingDataset, lift_sequence, lifting_pair, window_starts
+from utils.skeleton import H36M17, HUMANML22, HUMANML22_TO_H36M17
+
+
+def _coco_frame(rng, score=True):
+    kp = np.concatenate([rng.uniform(100, 500, (17, 2)), rng.uniform(0.3, 1, (17, 1))], 1)
+    return kp if score else kp[:, :2]
+
+
+def test_reads_the_json_forms_detectors_write(tmp_path):
+    rng = np.random.default_rng(0)
+    a, b, c = _coco_frame(rng), _coco_frame(rng), _coco_frame(rng)
+    weak = a.copy()
+    weak[:, 2] = 0.05
+    frames = [
+        {"keypoints": a.flatten().tolist()},  # flat 51 numbers
+        [{"keypoints": weak.tolist()}, {"keypoints": b.tolist()}],  # two people: the confident one wins
+        {"keypoints": c[:, :2].tolist(), "keypoint_scores": c[:, 2].tolist()},  # MMPose style
+        [],  # no detection
+    ]
+    (tmp_path / "k.json").write_text(json.dumps(frames))
+    kp = read_keypoints(tmp_path / "k.json")
+    assert kp.shape == (4, 17, 3)
+    assert np.allclose(kp[0], a) and np.allclose(kp[1], b) and np.allclose(kp[2], c)
+    assert np.isnan(kp[3]).all()
+    (tmp_path / "m.json").write_text(json.dumps({"instance_info": [{"frame_id": 1, "instances": [
+        {"keypoints": a[:, :2].tolist(), "keypoint_scores": a[:, 2].tolist()}]}]}))
+    assert np.allclose(read_keypoints(tmp_path / "m.json")[0], a)
+
+
+def test_keypoint_errors_and_documented_behaviour(tmp_path):
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(KeypointError, match="bad.json: malformed JSON"):
+        read_keypoints(tmp_path / "bad.json")
+    (tmp_path / "empty.json").write_text("[]")
+    with pytest.raises(KeypointError, match="empty.json: holds no frames"):
+        read_keypoints(tmp_path / "empty.json")
+    (tmp_path / "short.json").write_text(json.dumps([{"keypoints": [1, 2, 3]}]))
+    with pytest.raises(KeypointError, match="short.json frame 0: expected 17 COCO keypoints"):
+        read_keypoints(tmp_path / "short.json")
+    with pytest.raises(KeypointError, match="does not exist"):
+        read_keypoints(tmp_path / "none.json")
+    with pytest.raises(KeypointError, match="18 joints per frame, the model takes 17"):
+        clean_keypoints(np.zeros((5, 18, 3)), 17)
+    kp = np.random.default_rng(0).uniform(0, 100, (6, 17, 2))
+    kp[2, 4] = np.nan
+    with pytest.warns(UserWarning, match="no confidence score; assuming 1"):
+        clean = clean_keypoints(kp, 17)
+    assert clean[2, 4].tolist() == [0.0, 0.0, 0.0] and (clean[0, :, 2] == 1).all()
+    with pytest.raises(KeypointError, match="image size must be positive, got 0 x 480"):
+        normalize_keypoints(clean, (0, 480))
+    norm, how = normalize_keypoints(clean)
+    seen = norm[..., 2] > 0
+    assert np.abs(norm[..., :2][seen]).max() <= 1.0 + 1e-9 and (norm[2, 4] == 0).all()
+
+
+def test_lifting_pairs_are_consistent():
+    joints = random_motion(HUMANML22, T=50, seed=0)
+    rng = np.random.default_rng(0)
+    x, y, unit = lifting_pair(joints, HUMANML22_TO_H36M17, rng, Corruption(0, 0, 0, 0), False, H36M17, HUMANML22)
+    assert x.shape == (50, 17, 3) and y.shape == (50, 22, 3) and (x[..., 2] == 1).all()
+    assert np.allclose(y[:, 0], 0)  # root-relative
+    # bone lengths in metres survive the normalisation: the target is a rigid copy of the clip
+    bones = lambda j: np.linalg.norm(j[:, 1:] - j[:, list(HUMANML22.parents[1:])], axis=-1)  # noqa: E731
+    assert np.allclose(bones(y) * unit, bones(joints), atol=1e-4)
+    xs, _, _ = lifting_pair(joints, HUMANML22_TO_H36M17, np.random.default_rng(1), Corruption(), True, H36M17,
+                            HUMANML22)
+    assert (xs[..., 2] < 1).any() and ((xs[..., 2] == 0) == (xs[..., :2] == 0).all(-1)).all()
+
+
+def test_windows_blend_to_the_single_pass_for_a_per_frame_model():
+    torch.manual_seed(0)
+    model = Lifter(LifterConfig(input_skeleton="h36m17", output_skeleton="h36m17", backbone="mlp", window=16,
+                                mlp_hidden=32)).eval()
+    x = torch.randn(53, 17, 3)
+    assert window_starts(53, 16, 4)[-1] == 37 and window_starts(10, 16, 4) == [0]
+    with torch.no_grad():
+        assert torch.allclose(lift_sequence(model, x, 16, 4), model(x[None])[0], atol=1e-5)
+
+
+def test_lifter_to_another_skeleton_and_dataset_shapes():
+    model = Lifter(LifterConfig(input_skeleton="h36m17", output_skeleton="humanml22", backbone="tiny", window=20))
+    y = model(torch.randn(2, 20, 17, 3))
+    assert y.shape == (2, 20, 22, 3) and torch.allclose(y[..., 0, :], torch.zeros(2, 20, 3))
+    ds = LiftingDataset([random_motion(HUMANML22, T=T, seed=T) for T in (12, 30)], H36M17, HUMANML22,
+                        HUMANML22_TO_H36M17, window=20)
+    item = ds[(0, 5)]
+    assert item["input"].shape == (20, 17, 3) and item["mask"].sum() == 12
+    assert torch.equal(ds[(1, 5)]["input"], ds[(1, 5)]["input"])
+
+
+def test_metrics_by_hand():
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(10, 17, 3))
+    assert np.allclose(mpjpe(gt + [0.0, 0.0, 2.0], gt), 2.0)
+    rot = np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]])
+    assert np.allclose(p_mpjpe(3 * gt @ rot.T + 5, gt), 0, atol=1e-9)  # similarity-aligned away
+    lin = np.arange(10)[:, None, None] * np.ones((10, 17, 3))
+    assert np.allclose(accel_error(lin, np.zeros_like(lin)), 0)  # constant velocity has no acceleration

@@ -1,0 +1,100 @@
+"""Train a 2D-to-3D lifter on the 2D projections of a data set's 3D joints.
+
+    python train_lifter.py --data data/zoo/people --out runs/lift_people       # h36m17 keypoints -> humanml22
+    python train_lifter.py --data data/zoo/animals --out runs/lift_animals     # animo30 keypoints -> animo30
+    python train_lifter.py --data data/zoo/people --out runs/lift_people_mlp --backbone mlp   # per-frame baseline
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eval.lifting import evaluate_lifter
+from models.dstformer import DST_CONFIGS
+from models.lifter import Lifter, LifterConfig
+from utils.dataset import DataError, MotionFolder
+from utils.lifting import LiftingDataset
+from utils.skeleton import H36M17, HUMANML22, HUMANML22_TO_H36M17, skeleton_ref
+from utils.training import TrainConfig, add_train_args, train, train_config_from_args
+
+
+def lifting_setup(folder: MotionFolder):
+    """Input layout and regressor for a data set: people are seen as h36m17 keypoints (what video detectors give,
+    through COCO-17), other skeletons as their own joints."""
+    if folder.spec.same_layout(HUMANML22):
+        return H36M17, HUMANML22_TO_H36M17
+    return folder.spec, None
+
+
+def load_clips(folder: MotionFolder, split: str, limit: int | None = None) -> list[np.ndarray]:
+    ids = folder.split_ids(split)[:limit]
+    return [folder.load_joints(i).astype(np.float64) for i in ids]
+
+
+class LiftTask:
+    def __init__(self, model: Lifter, folder: MotionFolder, val_clips: int):
+        self.model = model
+        self.in_spec, self.reg = lifting_setup(folder)
+        self.out_spec = folder.spec
+        w = model.config.window
+        self.dataset = LiftingDataset(load_clips(folder, "train"), self.in_spec, self.out_spec, self.reg, w)
+        self.collate_fn = None
+        self.val = load_clips(folder, "val", val_clips) if "val" in folder.available_splits() else []
+
+    def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        x, y, m = batch["input"], batch["target"], batch["mask"]
+        pred = model(x, m)
+        w = m[..., None].float()  # (B, T, 1)
+        err = (pred - y).norm(dim=-1)  # (B, T, J)
+        loss_3d = (err * w).sum() / (w.sum() * err.shape[-1])
+        # scale-normalised MPJPE: the prediction rescaled to best fit the target first (MotionBERT)
+        s = (pred * y).sum((-1, -2), keepdim=True) / (pred * pred).sum((-1, -2), keepdim=True).clamp_min(1e-8)
+        loss_n = (((s * pred - y).norm(dim=-1)) * w).sum() / (w.sum() * err.shape[-1])
+        wv = (m[:, 1:] & m[:, :-1])[..., None].float()
+        loss_vel = (((pred[:, 1:] - pred[:, :-1]) - (y[:, 1:] - y[:, :-1])).norm(dim=-1) * wv).sum() / (
+            wv.sum().clamp_min(1) * err.shape[-1])
+        loss = loss_3d + 0.5 * loss_n + 20.0 * loss_vel
+        return loss, {"mpjpe": loss_3d.item(), "n_mpjpe": loss_n.item(), "vel": loss_vel.item()}
+
+    def validate(self, model: Lifter) -> dict[str, float]:
+        if not self.val:
+            return {}
+        w = model.config.window
+        r = evaluate_lifter(model, self.val, self.reg, self.in_spec, self.out_spec, w, w // 4)
+        return {"mpjpe_mm": r["mpjpe_mm"], "p_mpjpe_mm": r["p_mpjpe_mm"]}
+
+    def export(self, model: Lifter, path: Path, extra: dict) -> None:
+        model.save(path, extra)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--backbone", default="cpu", choices=sorted(DST_CONFIGS) + ["mlp"])
+    p.add_argument("--window", type=int, default=81)
+    p.add_argument("--val-clips", type=int, default=64)
+    p.add_argument("--strict", action="store_true")
+    p.add_argument("--resume", action="store_true")
+    add_train_args(p, TrainConfig(out_dir="", max_steps=3000, batch_size=32, lr=5e-4, weight_decay=0.01,
+                                  warmup_steps=200, val_every=500, ckpt_every=500))
+    args = p.parse_args(argv)
+    cfg = train_config_from_args(args, args.out)
+    try:
+        folder = MotionFolder(args.data, strict=args.strict)
+        in_spec, _ = lifting_setup(folder)
+        config = LifterConfig(input_skeleton=skeleton_ref(in_spec), output_skeleton=skeleton_ref(folder.spec),
+                              backbone=args.backbone, window=args.window)
+        model = Lifter.load(Path(args.out) / "model.safetensors")[0] if args.resume else Lifter(config)
+        task = LiftTask(model, folder, args.val_clips)
+    except (DataError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print(json.dumps(train(task, cfg, resume=args.resume), indent=1))
+
+
+if __name__ == "__main__":
+    main()
