@@ -1,0 +1,86 @@
+"""Lift a 2D keypoint sequence from any video pose detector to 3D joints.
+
+    python lift.py --checkpoint runs/lift_people/model.safetensors --input video_keypoints.json \\
+        --layout coco17 --image-size 1920 1080 --out lifted
+
+--input: a COCO-17 JSON as detectors write it (see utils/keypoints.py) or a (T, J, 2|3) .npy array.
+--layout coco17 converts COCO keypoints to the lifter's h36m17 input. Any length works: windows overlap and are
+blended at the seams. Writes OUT_joints.npy (T, J, 3, metres, Y up), OUT.mp4 unless --no-video, and for a human
+lifter OUT_features.npy (HumanML3D features the tokenizer can encode).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.checkpoint import CheckpointError
+from models.lifter import Lifter
+from utils.features import joints_to_features
+from utils.io import atomic_save_npy
+from utils.keypoints import KeypointError, clean_keypoints, normalize_keypoints, read_keypoints
+from utils.lifting import lift_sequence
+from utils.skeleton import coco17_to_h36m17
+
+
+def to_metres(pred: np.ndarray, spec) -> np.ndarray:
+    """Lifted joints are in normalised image units: scale them so the median bone lengths match the skeleton's
+    rest pose, and turn the camera frame (y up, z away) into a Y-up world standing on the floor."""
+    bones = np.linalg.norm(pred[:, 1:] - pred[:, list(spec.parents[1:])], axis=-1)
+    scale = spec.bone_lengths[1:].sum() / max(float(np.median(bones.sum(1))), 1e-8)
+    joints = pred * scale * np.array([1.0, 1.0, -1.0])  # face the camera: camera z away -> world -z
+    joints[..., 1] -= joints[..., 1].min()
+    return joints
+
+
+def lift_keypoints(model: Lifter, keypoints: np.ndarray, image_size=None, overlap: int | None = None) -> np.ndarray:
+    """(T, J_in, 2|3) pixel keypoints -> (T, J_out, 3) metres."""
+    kp = clean_keypoints(keypoints, model.input_spec.num_joints)
+    x, _ = normalize_keypoints(kp, image_size)
+    w = model.config.window
+    pred = lift_sequence(model, torch.from_numpy(x).float(), w, w // 4 if overlap is None else overlap)
+    return to_metres(pred.numpy(), model.output_spec)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--out", required=True, help="output prefix")
+    p.add_argument("--layout", choices=["native", "coco17"], default="native",
+                   help="coco17: the input is COCO-17 keypoints, converted to the lifter's h36m17 layout")
+    p.add_argument("--image-size", type=float, nargs=2, metavar=("W", "H"),
+                   help="normalise by the image (else by the sequence's keypoint box)")
+    p.add_argument("--no-video", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        model, _ = Lifter.load(args.checkpoint)
+        kp = read_keypoints(args.input)
+        if args.layout == "coco17" or (args.input.endswith(".json") and kp.shape[1] == 17 and
+                                       model.input_spec.name == "h36m17"):
+            kp = coco17_to_h36m17(kp)
+        with torch.no_grad():
+            joints = lift_keypoints(model, kp, tuple(args.image_size) if args.image_size else None)
+    except (KeypointError, CheckpointError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save_npy(out.with_name(out.name + "_joints.npy"), joints.astype(np.float32))
+    written = [out.with_name(out.name + "_joints.npy")]
+    spec = model.output_spec
+    if spec.face_joints is not None and len(joints) >= 2:
+        feats, _ = joints_to_features(joints, spec)
+        atomic_save_npy(out.with_name(out.name + "_features.npy"), feats)
+        written.append(out.with_name(out.name + "_features.npy"))
+    if not args.no_video:
+        from utils.render import render_video
+
+        written.append(render_video(joints, spec, out.with_suffix(".mp4"), title=f"lifted: {Path(args.input).name}"))
+    print(json.dumps({"frames": len(joints), "skeleton": spec.name, "files": [str(w) for w in written]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
