@@ -57,7 +57,7 @@ def main(argv=None) -> None:
     p.add_argument("--no-video", action="store_true")
     args = p.parse_args(argv)
     try:
-        model, _ = Lifter.load(args.checkpoint)
+        model = Lifter.load(args.checkpoint)
         kp = read_keypoints(args.input)
         if args.layout == "coco17" or (args.input.endswith(".json") and kp.shape[1] == 17 and
                                        model.input_spec.name == "h36m17"):

@@ -89,7 +89,7 @@ def main(argv=None) -> None:
         in_spec, _ = lifting_setup(folder)
         config = LifterConfig(input_skeleton=skeleton_ref(in_spec), output_skeleton=skeleton_ref(folder.spec),
                               backbone=args.backbone, window=args.window)
-        model = Lifter.load(Path(args.out) / "model.safetensors")[0] if args.resume else Lifter(config)
+        model = Lifter.load(Path(args.out) / "model.safetensors") if args.resume else Lifter(config)
         task = LiftTask(model, folder, args.val_clips)
     except (DataError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None

@@ -28,7 +28,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    model = Lifter.load(args.checkpoint)[0] if args.checkpoint else \
+    model = Lifter.load(args.checkpoint) if args.checkpoint else \
         Lifter(LifterConfig(output_skeleton="humanml22")).eval()
     rng = np.random.default_rng(0)
     kp = np.concatenate([rng.uniform(100, 500, (args.frames, model.input_spec.num_joints, 2)),

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.checkpoint import load_checkpoint, save_checkpoint
+from models.checkpoint import Checkpointable
 from models.dstformer import DST_CONFIGS, DSTformer, DSTformerConfig
 from models.text_encoder import TEXT_ENCODER_DIMS
 from utils.features import recover_joints
@@ -46,7 +46,9 @@ def motion_input(joints: torch.Tensor) -> torch.Tensor:
     return torch.cat([joints - root_ground, traj], dim=-1)
 
 
-class TextMotionEvaluator(nn.Module):
+class TextMotionEvaluator(Checkpointable, nn.Module):
+    checkpoint_kind, config_class = KIND, EvaluatorConfig
+
     def __init__(self, config: EvaluatorConfig):
         super().__init__()
         self.config = config
@@ -92,13 +94,3 @@ class TextMotionEvaluator(nn.Module):
         logits = logits.masked_fill(same, float("-inf"))
         target = torch.arange(len(logits), device=logits.device)
         return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-
-    def save(self, path, extra: dict | None = None) -> None:
-        save_checkpoint(path, KIND, asdict(self.config), self.state_dict(), extra)
-
-    @classmethod
-    def load(cls, path, map_location="cpu") -> "TextMotionEvaluator":
-        config, state, _ = load_checkpoint(path, KIND)
-        model = cls(EvaluatorConfig(**config))
-        model.load_state_dict(state)
-        return model.to(map_location).eval()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -62,3 +63,22 @@ def load_checkpoint(path: str | Path, kind: str) -> tuple[dict, dict[str, torch.
     if _digest(state) != meta.get("sha256"):
         raise CheckpointError(f"{path}: weights do not match their checksum; the file is corrupt, re-create it")
     return json.loads(meta["config"]), state, json.loads(meta.get("extra", "{}"))
+
+
+class Checkpointable:
+    """save() / load() for a module built from a dataclass `self.config`; the subclass names its kind and config
+    class. `load` returns the model in eval mode, with what the checkpoint's `extra` held in `checkpoint_extra`."""
+
+    checkpoint_kind: str
+    config_class: type
+
+    def save(self, path: str | Path, extra: dict | None = None) -> None:
+        save_checkpoint(path, self.checkpoint_kind, asdict(self.config), self.state_dict(), extra)
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu"):
+        config, state, extra = load_checkpoint(path, cls.checkpoint_kind)
+        model = cls(cls.config_class(**config))
+        model.load_state_dict(state)
+        model.checkpoint_extra = extra
+        return model.to(map_location).eval()

@@ -7,14 +7,14 @@ Used twice here: 2D-to-3D lifting (head -> 3D) and the evaluator's motion encode
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from models.checkpoint import load_checkpoint, save_checkpoint
+from models.checkpoint import Checkpointable
 
 KIND = "dstformer"
 
@@ -109,7 +109,9 @@ class Stream(nn.Module):
         return x
 
 
-class DSTformer(nn.Module):
+class DSTformer(Checkpointable, nn.Module):
+    checkpoint_kind, config_class = KIND, DSTformerConfig
+
     def __init__(self, config: DSTformerConfig):
         super().__init__()
         self.config = c = config
@@ -145,13 +147,3 @@ class DSTformer(nn.Module):
     def forward(self, x: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, J, C) -> (B, T, J, dim_out)."""
         return self.head(self.representation(x, frame_mask))
-
-    def save(self, path, extra: dict | None = None) -> None:
-        save_checkpoint(path, KIND, asdict(self.config), self.state_dict(), extra)
-
-    @classmethod
-    def load(cls, path, map_location="cpu") -> tuple["DSTformer", dict]:
-        config, state, extra = load_checkpoint(path, KIND)
-        model = cls(DSTformerConfig(**config))
-        model.load_state_dict(state)
-        return model.to(map_location).eval(), extra

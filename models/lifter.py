@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoint import load_checkpoint, save_checkpoint
+from models.checkpoint import Checkpointable
 from models.dstformer import DST_CONFIGS, DSTformer, DSTformerConfig
 from utils.skeleton import HUMANML22, HUMANML22_TO_H36M17, SkeletonSpec, get_skeleton
 
@@ -48,7 +48,9 @@ class FrameMLP(nn.Module):
         return self.net(x.flatten(2)).unflatten(-1, (self.j_out, 3))
 
 
-class Lifter(nn.Module):
+class Lifter(Checkpointable, nn.Module):
+    checkpoint_kind, config_class = KIND, LifterConfig
+
     def __init__(self, config: LifterConfig):
         super().__init__()
         self.config = config
@@ -77,13 +79,3 @@ class Lifter(nn.Module):
         if self.joint_map is not None:
             y = torch.einsum("oi,btic->btoc", self.joint_map, y)
         return y - y[..., :1, :]
-
-    def save(self, path, extra: dict | None = None) -> None:
-        save_checkpoint(path, KIND, asdict(self.config), self.state_dict(), extra)
-
-    @classmethod
-    def load(cls, path, map_location="cpu") -> tuple["Lifter", dict]:
-        config, state, extra = load_checkpoint(path, KIND)
-        model = cls(LifterConfig(**config))
-        model.load_state_dict(state)
-        return model.to(map_location).eval(), extra

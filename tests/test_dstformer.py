@@ -41,5 +41,5 @@ def test_bad_input_and_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="300 frames is longer than maxlen 243"):
         model(torch.randn(1, 300, 17, 3))
     model.save(tmp_path / "m.safetensors", extra={"skeleton": "h36m17"})
-    back, extra = DSTformer.load(tmp_path / "m.safetensors")
-    assert extra == {"skeleton": "h36m17"} and back.config == model.config
+    back = DSTformer.load(tmp_path / "m.safetensors")
+    assert back.checkpoint_extra == {"skeleton": "h36m17"} and back.config == model.config

@@ -7,7 +7,7 @@ The condition is a text-encoder embedding of "{species} {gender}", so unseen spe
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +15,7 @@ from einops import rearrange
 from torch import nn
 from vector_quantize_pytorch import ResidualVQ
 
-from models.checkpoint import load_checkpoint, save_checkpoint
+from models.checkpoint import Checkpointable
 from models.layers import FiLM, ResNet1D, TransformerBlock, downsample_mask, masked
 from utils.skeleton import SkeletonSpec, get_skeleton, skeleton_ref
 
@@ -163,7 +163,9 @@ class Decoder(nn.Module):
         return masked(self.conv_out(h), masks[-1]).transpose(1, 2)
 
 
-class RVQVAE(nn.Module):
+class RVQVAE(Checkpointable, nn.Module):
+    checkpoint_kind, config_class = KIND, RVQVAEConfig
+
     def __init__(self, config: RVQVAEConfig):
         super().__init__()
         self.config = config
@@ -248,14 +250,3 @@ class RVQVAE(nn.Module):
             mask = (codes[..., 0] >= 0).repeat_interleave(self.frames_per_token, dim=1)
         quantized = self.quantized_from_codes(codes, num_layers).transpose(1, 2)
         return self.decoder(quantized, cond, mask)
-
-    # ---- checkpoints -----------------------------------------------------------------------------------------
-    def save(self, path, extra: dict | None = None) -> None:
-        save_checkpoint(path, KIND, asdict(self.config), self.state_dict(), extra)
-
-    @classmethod
-    def load(cls, path, map_location: str | torch.device = "cpu") -> "RVQVAE":
-        config, state, _ = load_checkpoint(path, KIND)
-        model = cls(RVQVAEConfig(**config))
-        model.load_state_dict(state)
-        return model.to(map_location).eval()

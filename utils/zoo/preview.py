@@ -92,22 +92,8 @@ def contact_sheet(root: str | Path, out: str | Path, clips: list[str] | None = N
 
 
 def video(root: str | Path, clip_id: str, out: str | Path, size: int = 360, every: int = 1) -> Path:
-    """An mp4 of one clip at its own frame rate: the skeleton, its ground path and its caption."""
-    import imageio_ffmpeg
+    """An mp4 of one clip (every `every`-th frame): the skeleton, its ground path and its caption."""
+    from utils.render import render_video
 
     joints, spec, caption = _load(Path(root), clip_id)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig = plt.figure(figsize=(size / 80, size / 80), dpi=80)
-    writer = imageio_ffmpeg.write_frames(str(out), (size, size), fps=spec.fps / every, macro_block_size=8)
-    writer.send(None)
-    for t in range(0, len(joints), every):
-        fig.clf()
-        ax = fig.add_subplot(1, 1, 1, projection="3d")
-        _draw(ax, joints[: t + 1], spec, [t], caption, fontsize=8)
-        fig.canvas.draw()
-        rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
-        writer.send(np.ascontiguousarray(rgb[:size, :size]))
-    writer.close()
-    plt.close(fig)
-    return out
+    return render_video(joints[::every], spec, out, title=f"{clip_id}: {caption}", fps=spec.fps / every, size=size)
