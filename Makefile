@@ -22,7 +22,7 @@ clean-venv:
 # ---- the embedded zoo data set and the models trained on it -------------------------------------------------
 ZOO ?= data/zoo
 RUNS ?= runs
-VQ_STEPS ?= 3000
+VQ_STEPS ?= 2600
 
 .PHONY: zoo train-vq-zoo eval-vq-zoo
 
