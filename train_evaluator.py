@@ -14,25 +14,10 @@ import torch
 from eval.evaluator import EvaluatorConfig, TextMotionEvaluator
 from eval.metrics import r_precision
 from models.dstformer import DST_CONFIGS
-from models.text_encoder import TEXT_ENCODER_DIMS, load_text_encoder
+from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank
 from utils.dataset import DataError, MotionFolder, PackedMotions, TextMotionDataset, collate_motions
 from utils.skeleton import skeleton_ref
 from utils.training import TrainConfig, add_train_args, train, train_config_from_args
-
-
-class CaptionBank:
-    """Frozen sentence embeddings of every caption met, each encoded once."""
-
-    def __init__(self, kind: str, path: str | None = None):
-        self.encoder = load_text_encoder(kind, path=path)
-        self.table: dict[str, torch.Tensor] = {}
-
-    def __call__(self, texts: list[str]) -> torch.Tensor:
-        missing = sorted(set(texts) - set(self.table))
-        for a in range(0, len(missing), 512):
-            chunk = missing[a:a + 512]
-            self.table.update(zip(chunk, self.encoder(chunk)))
-        return torch.stack([self.table[t] for t in texts])
 
 
 class EvaluatorTask:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from eval.vq import evaluate_tokenizer
-from models.text_encoder import TEXT_ENCODER_DIMS, condition_texts, load_text_encoder
+from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank, condition_texts
 from models.vq.rvqvae import VQ_CONFIGS, RVQVAE, create_rvqvae
 from utils.dataset import DataError, MotionFolder, MotionWindowDataset, PackedMotions, collate_motions
 from utils.training import TrainConfig, add_train_args, train, train_config_from_args
@@ -34,16 +34,11 @@ class VQTask:
         self.collate_fn = collate_motions
         self.ric, self.ric_weight, self.vel_weight = model.spec.slices.ric, ric_weight, vel_weight
         # every condition the data holds, encoded once; unknown ones are encoded when met
-        self.encoder = load_text_encoder(model.config.text_encoder, path=text_encoder_path)
-        prompts = sorted(set(condition_texts([i.species for i in train_items], [i.gender for i in train_items])))
-        self.table = dict(zip(prompts, self.encoder(prompts)))
+        self.bank = CaptionBank(model.config.text_encoder, text_encoder_path)
+        self.bank(condition_texts([i.species for i in train_items], [i.gender for i in train_items]))
 
     def cond(self, species: list[str], genders: list[str], device) -> torch.Tensor:
-        texts = condition_texts(species, genders)
-        missing = sorted(set(texts) - set(self.table))
-        if missing:
-            self.table.update(zip(missing, self.encoder(missing)))
-        return torch.stack([self.table[t] for t in texts]).to(device)
+        return self.bank(condition_texts(species, genders)).to(device)
 
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         x = batch["motion"]  # (B, W, D) normalised

@@ -106,3 +106,18 @@ def _cached(kind: str, path: str | None, device: str) -> TextEncoder:
 def condition_texts(species: list[str], genders: list[str]) -> list[str]:
     """The condition prompt of the tokenizer and the condition tokens (AniMo: "{species} {gender}")."""
     return [f"{s} {g}" for s, g in zip(species, genders)]
+
+
+class CaptionBank:
+    """Frozen sentence embeddings of every caption met, each encoded once."""
+
+    def __init__(self, kind: str, path: str | None = None):
+        self.encoder = load_text_encoder(kind, path=path)
+        self.table: dict[str, torch.Tensor] = {}
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        missing = sorted(set(texts) - set(self.table))
+        for a in range(0, len(missing), 512):
+            chunk = missing[a:a + 512]
+            self.table.update(zip(chunk, self.encoder(chunk)))
+        return torch.stack([self.table[t] for t in texts])
