@@ -24,8 +24,12 @@ class VQTask:
     """What is particular to the tokenizer: window data, the species/gender condition, MoMask's losses."""
 
     def __init__(self, model: RVQVAE, folder: MotionFolder, window: int, val_items: int, ric_weight: float,
-                 vel_weight: float, text_encoder_path: str | None = None):
+                 vel_weight: float, root_weight: float = 1.0, heading_weight: float = 1.0,
+                 text_encoder_path: str | None = None):
         mean, std = folder.mean_std()
+        self.root_weight, self.heading_weight = root_weight, heading_weight
+        self.yaw = model.spec.slices.root_rot_vel.start
+        self.yaw_mean, self.yaw_std = float(mean[self.yaw]), float(std[self.yaw])
         model.set_normalization(mean, std)
         self.model = model
         train_items = folder.load_split("train")
@@ -47,9 +51,16 @@ class VQTask:
         loss_rec = F.smooth_l1_loss(rec, x)
         loss_ric = F.smooth_l1_loss(rec[..., self.ric], x[..., self.ric])
         loss_vel = F.smooth_l1_loss(rec[:, 1:, self.ric] - rec[:, :-1, self.ric], x[:, 1:, self.ric] - x[:, :-1, self.ric])
-        loss = loss_rec + self.ric_weight * loss_ric + self.vel_weight * loss_vel + out["commit_loss"]
+        # The root's 4 dims are 1% of the vector but every joint hangs on them: a small bias in the yaw velocity
+        # integrates into a heading that drifts and swings the whole body. Weigh them up and penalise the drift.
+        root = self.model.spec.slices.root
+        loss_root = F.smooth_l1_loss(rec[..., root], x[..., root])
+        heading = lambda f: torch.cumsum(2 * (f[..., self.yaw] * self.yaw_std + self.yaw_mean), dim=1)  # noqa: E731
+        loss_heading = (heading(rec) - heading(x)).abs().mean()
+        loss = (loss_rec + self.ric_weight * loss_ric + self.vel_weight * loss_vel + self.root_weight * loss_root
+                + self.heading_weight * loss_heading + out["commit_loss"])
         return loss, {"rec": loss_rec.item(), "ric": loss_ric.item(), "vel": loss_vel.item(),
-                      "commit": out["commit_loss"].item()}
+                      "root": loss_root.item(), "heading": loss_heading.item(), "commit": out["commit_loss"].item()}
 
     def validate(self, model: RVQVAE) -> dict[str, float]:
         if not self.val:
@@ -73,6 +84,9 @@ def main(argv=None) -> None:
     p.add_argument("--window", type=int, default=64, help="training window in frames (MoMask: 64)")
     p.add_argument("--ric-weight", type=float, default=0.5, help="MoMask's weight on the joint-position slice")
     p.add_argument("--vel-weight", type=float, default=0.5, help="weight on joint-position velocities")
+    p.add_argument("--root-weight", type=float, default=1.0, help="extra weight on the 4 root features")
+    p.add_argument("--heading-weight", type=float, default=1.0,
+                   help="weight on the integrated heading error (radians) over the window")
     p.add_argument("--val-items", type=int, default=64, help="val clips scored at each validation")
     p.add_argument("--strict", action="store_true", help="stop at the first bad clip instead of skipping it")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -90,7 +104,7 @@ def main(argv=None) -> None:
             model = create_rvqvae(args.config, skeleton=folder.spec, text_encoder=args.text_encoder,
                                   cond_dim=TEXT_ENCODER_DIMS[args.text_encoder])
         task = VQTask(model, folder, args.window, args.val_items, args.ric_weight, args.vel_weight,
-                      args.text_encoder_path)
+                      args.root_weight, args.heading_weight, args.text_encoder_path)
     except (DataError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     last = train(task, cfg, resume=args.resume)
