@@ -42,4 +42,4 @@ $(RUNS)/vq_%/model.safetensors: | venv
 
 eval-vq-zoo:
 	$(PY) eval_vq.py --checkpoint $(RUNS)/vq_animals/model.safetensors $(RUNS)/vq_people/model.safetensors \
-		--data $(ZOO)/animals $(ZOO)/people --out $(RUNS)/eval_vq
+		--data $(ZOO)/animals $(ZOO)/people --out results/eval_vq

@@ -17,7 +17,7 @@ from models.dstformer import DST_CONFIGS
 from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank
 from utils.dataset import DataError, MotionFolder, PackedMotions, TextMotionDataset, collate_motions
 from utils.skeleton import skeleton_ref
-from utils.training import TrainConfig, add_train_args, train, train_config_from_args
+from utils.training import TrainConfig, add_train_args, join_processes, train, train_config_from_args
 
 
 class EvaluatorTask:
@@ -85,6 +85,7 @@ def main(argv=None) -> None:
     add_train_args(p, defaults)
     args = p.parse_args(argv)
     cfg = train_config_from_args(args, args.out)
+    state = join_processes()
     try:
         folder = MotionFolder(args.data, strict=args.strict)
         config = EvaluatorConfig(skeleton=skeleton_ref(folder.spec), backbone=args.backbone, embed_dim=args.embed_dim,
@@ -94,7 +95,7 @@ def main(argv=None) -> None:
         task = EvaluatorTask(model, folder, args.max_length, args.val_items, args.text_encoder_path)
     except (DataError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
-    print(json.dumps(train(task, cfg, resume=args.resume), indent=1))
+    state.print(json.dumps(train(task, cfg, resume=args.resume), indent=1))
 
 
 if __name__ == "__main__":

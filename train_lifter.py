@@ -19,7 +19,7 @@ from models.lifter import Lifter, LifterConfig
 from utils.dataset import DataError, MotionFolder
 from utils.lifting import LiftingDataset
 from utils.skeleton import H36M17, HUMANML22, HUMANML22_TO_H36M17, skeleton_ref
-from utils.training import TrainConfig, add_train_args, train, train_config_from_args
+from utils.training import TrainConfig, add_train_args, join_processes, train, train_config_from_args
 
 
 def lifting_setup(folder: MotionFolder):
@@ -84,6 +84,7 @@ def main(argv=None) -> None:
                                   warmup_steps=200, val_every=500, ckpt_every=500))
     args = p.parse_args(argv)
     cfg = train_config_from_args(args, args.out)
+    state = join_processes()
     try:
         folder = MotionFolder(args.data, strict=args.strict)
         in_spec, _ = lifting_setup(folder)
@@ -93,7 +94,7 @@ def main(argv=None) -> None:
         task = LiftTask(model, folder, args.val_clips)
     except (DataError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
-    print(json.dumps(train(task, cfg, resume=args.resume), indent=1))
+    state.print(json.dumps(train(task, cfg, resume=args.resume), indent=1))
 
 
 if __name__ == "__main__":

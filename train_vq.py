@@ -17,7 +17,7 @@ from eval.vq import evaluate_tokenizer
 from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank, condition_texts
 from models.vq.rvqvae import VQ_CONFIGS, RVQVAE, create_rvqvae
 from utils.dataset import DataError, MotionFolder, MotionWindowDataset, PackedMotions, collate_motions
-from utils.training import TrainConfig, add_train_args, train, train_config_from_args
+from utils.training import TrainConfig, add_train_args, join_processes, train, train_config_from_args
 
 
 class VQTask:
@@ -96,6 +96,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     cfg = train_config_from_args(args, args.out)
+    state = join_processes()
     try:
         folder = MotionFolder(args.data, args.skeleton, strict=args.strict)
         if args.resume:
@@ -108,7 +109,7 @@ def main(argv=None) -> None:
     except (DataError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     last = train(task, cfg, resume=args.resume)
-    print(json.dumps(last, indent=1))
+    state.print(json.dumps(last, indent=1))
 
 
 if __name__ == "__main__":

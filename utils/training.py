@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
@@ -62,6 +62,13 @@ class Task(Protocol):
 
 
 _NOT_FLAGS = ("out_dir", "betas", "progress")
+
+
+def join_processes() -> PartialState:
+    """Join the process group `accelerate launch` started, before any model is built: vector-quantize-pytorch
+    decides when a quantizer is constructed whether to all-reduce its EMA codebook statistics across processes.
+    Without CUDA the processes form a gloo CPU group. Returns the state (its .print prints on the main process)."""
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def add_train_args(parser, defaults: TrainConfig) -> None:

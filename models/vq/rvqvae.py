@@ -180,6 +180,7 @@ class RVQVAE(Checkpointable, nn.Module):
         # the training data's feature statistics travel with the weights (models see normalised features)
         self.register_buffer("mean", torch.zeros(self.spec.feature_dim))
         self.register_buffer("std", torch.ones(self.spec.feature_dim))
+        self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
 
     def set_normalization(self, mean, std) -> None:
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
@@ -211,9 +212,15 @@ class RVQVAE(Checkpointable, nn.Module):
         self._check(x, mask)
         z = self.encoder(x, cond, mask).transpose(1, 2)  # (B, T', C)
         coarse = downsample_mask(mask, self.frames_per_token)
-        # MoMask's quantize dropout is applied to a random share of the steps, not to all of them
-        self.quantizer.quantize_dropout = self.training and bool(
-            torch.rand(()) < self.config.quantize_dropout_prob)
+        # MoMask's quantize dropout is applied to a random share of the steps, not to all of them. The draw comes
+        # from a counter of training steps, so every process of a distributed run decides alike (the quantizer's
+        # collectives must match) and a resumed run decides as the uninterrupted one did.
+        dropout = False
+        if self.training:
+            g = torch.Generator().manual_seed(int(self.train_steps))
+            dropout = bool(torch.rand((), generator=g) < self.config.quantize_dropout_prob)
+            self.train_steps += 1
+        self.quantizer.quantize_dropout = dropout
         quantized, codes, commit = self.quantizer(z, mask=coarse)
         recon = self.decoder(quantized.transpose(1, 2), cond, mask)
         return {"recon": recon, "codes": codes, "commit_loss": commit.sum()}
