@@ -9,8 +9,6 @@ OUT.md. Generated motions join once text-to-motion exists.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +18,7 @@ from models.checkpoint import CheckpointError
 from models.text_encoder import CaptionBank
 from models.vq.codec import MotionCodec
 from utils.dataset import DataError, MotionFolder
-from utils.io import atomic_write_text
+from utils.io import write_report
 
 
 def reconstructions(codec: MotionCodec):
@@ -59,10 +57,8 @@ def main(argv=None) -> None:
                            probe_items=folder.load_split("train"))
     except (DataError, CheckpointError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
-    out = Path(args.out)
-    atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=1))
     table = markdown_table(results)
-    atomic_write_text(out.with_suffix(".md"), table + "\n")
+    write_report(args.out, results, table)
     print(table)
 
 

@@ -6,14 +6,13 @@ perplexity per layer, foot skating, and the effect of a wrong species condition.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from eval.vq import evaluate_tokenizer, markdown_table
 from models.checkpoint import CheckpointError
 from models.vq.rvqvae import RVQVAE
 from utils.dataset import DataError, MotionFolder
-from utils.io import atomic_write_text
+from utils.io import write_report
 
 
 def main(argv=None) -> None:
@@ -39,10 +38,8 @@ def main(argv=None) -> None:
             results[f"{Path(data).name}/{args.split}"] = evaluate_tokenizer(model, items, device=args.device)
     except (DataError, CheckpointError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
-    out = Path(args.out)
-    atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=1))
     table = markdown_table(results)
-    atomic_write_text(out.with_suffix(".md"), table + "\n")
+    write_report(args.out, results, table)
     print(table)
 
 

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,22 @@ def test_two_process_accelerate_run_completes(random_folder, tmp_path):
     model = RVQVAE.load(out / "model.safetensors")
     assert np.isfinite(sum(float(v.float().sum()) for v in model.state_dict().values()))
     assert (out / "metrics.csv").read_text().count("\n") == 3  # header + steps 3 and 6
+
+
+def test_eval_vq_command_writes_json_and_markdown(random_folder, tmp_path):
+    torch.manual_seed(0)
+    model = create_rvqvae("tiny", skeleton="animo30")
+    model.set_normalization(*MotionFolder(random_folder).mean_std())
+    model.save(tmp_path / "vq.safetensors")
+    run = subprocess.run([sys.executable, str(ROOT / "eval_vq.py"), "--checkpoint", str(tmp_path / "vq.safetensors"),
+                          "--data", str(random_folder), "--split", "val", "--out", str(tmp_path / "report")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    r = report[f"{random_folder.name}/val"]
+    assert r["items"] == 4 and len(r["mpjpe_mm_by_layers"]) == 3 and set(r["mpjpe_mm_by_species"]) == {"dog", "cat"}
+    assert "| " + f"{random_folder.name}/val" in (tmp_path / "report.md").read_text()
+    bad = subprocess.run([sys.executable, str(ROOT / "eval_vq.py"), "--checkpoint", str(tmp_path / "vq.safetensors"),
+                          "--data", str(random_folder), "--split", "nope", "--out", str(tmp_path / "r2")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "unknown split 'nope'" in bad.stderr and "Traceback" not in bad.stderr

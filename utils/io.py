@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -33,3 +34,10 @@ def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def write_report(out_prefix: str | Path, results: dict, table: str) -> None:
+    """An evaluation's results as OUT.json (all numbers) and OUT.md (the table), both atomically."""
+    out = Path(out_prefix)
+    atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=1))
+    atomic_write_text(out.with_suffix(".md"), table + "\n")
