@@ -67,14 +67,14 @@ def evaluate_tokenizer(model: RVQVAE, items: list[MotionItem], batch_size: int =
         for q in range(Q):
             counts[q] += torch.bincount(codes[..., q][valid].cpu(), minlength=model.config.codebook_size)
         gt = recover_joints(x.double(), spec)
-        for k in range(1, Q + 1):
+        for k in range(1, Q + 1):  # after the loop rec, rec_joints and frame_err are those of all Q layers
             rec = model.denormalize(model.decode(codes, cond, num_layers=k, mask=mask))
-            e = mpjpe_mm(recover_joints(rec.double(), spec), gt)[mask]
-            errs[k].append(e.cpu())
-        per_item = (mpjpe_mm(recover_joints(rec.double(), spec), gt) * mask).sum(1) / lengths
+            rec_joints = recover_joints(rec.double(), spec)
+            frame_err = mpjpe_mm(rec_joints, gt)  # (B, T)
+            errs[k].append(frame_err[mask].cpu())
+        per_item = (frame_err * mask).sum(1) / lengths
         for it, e in zip(chunk, per_item.tolist()):
             by_species[it.species].append(e)
-        rec_joints = recover_joints(rec.double(), spec)
         c = spec.slices.contacts
         for m, joints, contacts in ((skate_rec, rec_joints, rec[..., c]), (skate_gt, gt, x[..., c])):
             for b, n in enumerate(lengths.tolist()):

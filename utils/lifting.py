@@ -132,7 +132,7 @@ def lift_sequence(model, x: torch.Tensor, window: int, overlap: int) -> torch.Te
     that fall smoothly to ~0 at each window's edges, so no seam shows a jump."""
     T = x.shape[0]
     starts = window_starts(T, window, overlap)
-    out, weight = None, torch.zeros(T, 1, 1, dtype=x.dtype, device=x.device)
+    weight = torch.zeros(T, 1, 1, dtype=x.dtype, device=x.device)
     n = min(T, window)
     ramp = torch.ones(n, dtype=x.dtype, device=x.device)
     if len(starts) > 1 and overlap > 0:

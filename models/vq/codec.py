@@ -44,9 +44,7 @@ class MotionCodec:
             if motion.shape[1:] != (spec.num_joints, 3):
                 raise ValueError(f"joints have shape {motion.shape}; this tokenizer's skeleton {spec.name!r} needs "
                                  f"(T, {spec.num_joints}, 3)")
-            if not np.isfinite(motion).all():
-                raise ValueError("the motion contains NaN or Inf values")
-            motion = joints_to_features(motion, spec)[0]
+            motion = joints_to_features(motion, spec)[0]  # checks for NaN / Inf itself
         elif motion.ndim != 2 or motion.shape[1] != spec.feature_dim:
             raise ValueError(f"features have shape {motion.shape}; this tokenizer's skeleton {spec.name!r} needs "
                              f"(T, {spec.feature_dim}) features or (T, {spec.num_joints}, 3) joints")
