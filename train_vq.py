@@ -25,9 +25,12 @@ class VQTask:
 
     def __init__(self, model: RVQVAE, folder: MotionFolder, window: int, val_items: int, ric_weight: float,
                  vel_weight: float, root_weight: float = 1.0, heading_weight: float = 1.0,
-                 text_encoder_path: str | None = None):
+                 rot_weight: float = 1.0, text_encoder_path: str | None = None):
         mean, std = folder.mean_std()
         self.root_weight, self.heading_weight = root_weight, heading_weight
+        # per-dim weights of the reconstruction loss: the joint rotations are not used to recover positions
+        self.feature_weight = torch.ones(model.spec.feature_dim)
+        self.feature_weight[model.spec.slices.rot] = rot_weight
         self.yaw = model.spec.slices.root_rot_vel.start
         self.yaw_mean, self.yaw_std = float(mean[self.yaw]), float(std[self.yaw])
         model.set_normalization(mean, std)
@@ -48,7 +51,7 @@ class VQTask:
         x = batch["motion"]  # (B, W, D) normalised
         out = model(x, self.cond(batch["species"], batch["gender"], x.device))
         rec = out["recon"]
-        loss_rec = F.smooth_l1_loss(rec, x)
+        loss_rec = (F.smooth_l1_loss(rec, x, reduction="none") * self.feature_weight.to(x.device)).mean()
         loss_ric = F.smooth_l1_loss(rec[..., self.ric], x[..., self.ric])
         loss_vel = F.smooth_l1_loss(rec[:, 1:, self.ric] - rec[:, :-1, self.ric], x[:, 1:, self.ric] - x[:, :-1, self.ric])
         # The root's 4 dims are 1% of the vector but every joint hangs on them: a small bias in the yaw velocity
@@ -87,6 +90,8 @@ def main(argv=None) -> None:
     p.add_argument("--root-weight", type=float, default=1.0, help="extra weight on the 4 root features")
     p.add_argument("--heading-weight", type=float, default=1.0,
                    help="weight on the integrated heading error (radians) over the window")
+    p.add_argument("--rot-weight", type=float, default=1.0,
+                   help="weight of the joint-rotation slice in the reconstruction loss (positions do not use it)")
     p.add_argument("--val-items", type=int, default=64, help="val clips scored at each validation")
     p.add_argument("--strict", action="store_true", help="stop at the first bad clip instead of skipping it")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -105,7 +110,7 @@ def main(argv=None) -> None:
             model = create_rvqvae(args.config, skeleton=folder.spec, text_encoder=args.text_encoder,
                                   cond_dim=TEXT_ENCODER_DIMS[args.text_encoder])
         task = VQTask(model, folder, args.window, args.val_items, args.ric_weight, args.vel_weight,
-                      args.root_weight, args.heading_weight, args.text_encoder_path)
+                      args.root_weight, args.heading_weight, args.rot_weight, args.text_encoder_path)
     except (DataError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     last = train(task, cfg, resume=args.resume)

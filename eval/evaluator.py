@@ -26,9 +26,9 @@ KIND = "evaluator"
 @dataclass
 class EvaluatorConfig:
     skeleton: str | dict = "animo30"
-    backbone: str = "cpu"  # a DST_CONFIGS name
+    backbone: str = "small"  # a DST_CONFIGS name
     embed_dim: int = 256
-    frame_stride: int = 2  # the motion is read at 10 fps: enough for what a caption says, 4x cheaper attention
+    frame_stride: int = 4  # the motion is read at 5 fps: enough for what a caption says, 16x cheaper attention
     text_encoder: str = "minilm"
     temperature: float = 0.07
     negative_filter: float = 0.9  # captions at least this similar (frozen text cosine) are not negatives
@@ -39,11 +39,20 @@ class EvaluatorConfig:
         return SkeletonSpec.from_dict(self.skeleton) if isinstance(self.skeleton, dict) else get_skeleton(self.skeleton)
 
 
-def motion_input(joints: torch.Tensor) -> torch.Tensor:
-    """(B, T, J, 3) canonical joints -> (B, T, J, 5): position relative to the root's ground point + root x, z."""
+def motion_input(joints: torch.Tensor, stride: int = 1, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, T, J, 3) canonical joints at the data's frame rate -> (B, ceil(T / stride), J, 6): every stride-th
+    frame's position relative to the root's ground point, the root's x and z, and each joint's mean speed (m per
+    frame) over the stride's frames (reading every k-th frame alone would alias a fast gait's cycle). With
+    `lengths` (B,), steps into padding count as still."""
     root_ground = joints[..., :1, :] * torch.tensor([1.0, 0.0, 1.0], device=joints.device, dtype=joints.dtype)
     traj = joints[..., :1, [0, 2]].expand(*joints.shape[:-1], 2)
-    return torch.cat([joints - root_ground, traj], dim=-1)
+    T = joints.shape[1]
+    step = (joints[:, 1:] - joints[:, :-1]).norm(dim=-1)  # (B, T-1, J)
+    if lengths is not None:
+        step = step * (torch.arange(T - 1, device=joints.device)[None] < lengths.to(joints.device)[:, None] - 1)[..., None]
+    speed = F.pad(step, (0, 0, 0, 1))  # (B, T, J)
+    speed = F.pad(speed, (0, 0, 0, -T % stride)).unflatten(1, (-1, stride)).mean(2)  # (B, ceil(T/s), J)
+    return torch.cat([(joints - root_ground)[:, ::stride], traj[:, ::stride], speed[..., None]], dim=-1)
 
 
 class TextMotionEvaluator(Checkpointable, nn.Module):
@@ -54,7 +63,7 @@ class TextMotionEvaluator(Checkpointable, nn.Module):
         self.config = config
         self.spec = config.spec
         base = DST_CONFIGS[config.backbone]
-        dst_cfg = DSTformerConfig(**{**asdict(base), "dim_in": 5, "dim_out": 1, "num_joints": self.spec.num_joints,
+        dst_cfg = DSTformerConfig(**{**asdict(base), "dim_in": 6, "dim_out": 1, "num_joints": self.spec.num_joints,
                                      **config.dst})
         self.motion_encoder = DSTformer(dst_cfg)
         self.motion_proj = nn.Sequential(nn.Linear(dst_cfg.dim_rep, dst_cfg.dim_rep), nn.GELU(),
@@ -69,12 +78,12 @@ class TextMotionEvaluator(Checkpointable, nn.Module):
     def encode_motion(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Unnormalised features (B, T, D) + lengths (B,) -> unit embeddings (B, E)."""
         s = self.config.frame_stride
-        joints = recover_joints(features, self.spec)[:, ::s]  # (B, T/s, J, 3)
-        T = joints.shape[1]
+        x = motion_input(recover_joints(features, self.spec), s, lengths)  # (B, T/s, J, 6)
+        T = x.shape[1]
         if T > self.motion_encoder.config.maxlen:
             raise ValueError(f"motions longer than {self.max_frames} frames cannot be evaluated; crop them")
         mask = torch.arange(T, device=features.device)[None] < ((lengths.to(features.device) + s - 1) // s)[:, None]
-        rep = self.motion_encoder.representation(motion_input(joints), mask)  # (B, T', J, R)
+        rep = self.motion_encoder.representation(x, mask)  # (B, T', J, R)
         w = mask[:, :, None, None].to(rep.dtype)
         pooled = (rep * w).sum((1, 2)) / (w.sum((1, 2)) * rep.shape[2])
         return F.normalize(self.motion_proj(pooled), dim=-1)

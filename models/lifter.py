@@ -26,7 +26,7 @@ class LifterConfig:
     input_skeleton: str | dict = "h36m17"  # the layout of the 2D keypoints
     output_skeleton: str | dict = "h36m17"
     backbone: str = "cpu"  # a DST_CONFIGS name, or "mlp" for the per-frame baseline
-    window: int = 81  # frames seen at once; longer inputs are lifted in overlapping windows
+    window: int = 43  # frames seen at once (~2 s at 20 fps); longer inputs are lifted in overlapping windows
     mlp_hidden: int = 1024
     dst: dict = field(default_factory=dict)
 

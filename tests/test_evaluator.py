@@ -26,13 +26,20 @@ def test_embeddings_are_unit_length_and_ignore_padding():
     assert torch.allclose(both[1], alone[0], atol=1e-5)
 
 
-def test_motion_input_is_root_relative_plus_trajectory():
-    joints = torch.from_numpy(random_motion(HUMANML22, T=5, seed=1)).float()[None]
-    m = motion_input(joints)
-    assert m.shape == (1, 5, 22, 5)
-    assert torch.allclose(m[..., 0, [0, 2]], torch.zeros(1, 5, 2))  # the root sits over its own ground point
-    assert torch.allclose(m[..., 0, 1], joints[..., 0, 1])  # but keeps its height
-    assert torch.allclose(m[..., 3, 3:], joints[..., 0, [0, 2]])
+def test_motion_input_is_root_relative_plus_trajectory_plus_speed():
+    joints = torch.from_numpy(random_motion(HUMANML22, T=10, seed=1)).float()[None]
+    m = motion_input(joints, stride=4)
+    assert m.shape == (1, 3, 22, 6)  # frames 0, 4, 8
+    assert torch.allclose(m[..., 0, [0, 2]], torch.zeros(1, 3, 2))  # the root sits over its own ground point
+    assert torch.allclose(m[..., 0, 1], joints[:, ::4, 0, 1])  # but keeps its height
+    assert torch.allclose(m[..., 3, 3:5], joints[:, ::4, 0, [0, 2]])
+    step = (joints[:, 1:] - joints[:, :-1]).norm(dim=-1)  # (1, 9, 22)
+    assert torch.allclose(m[0, 1, :, 5], step[0, 4:8].mean(0))  # mean speed over the stride's frames
+    assert torch.allclose(m[0, 2, :, 5], step[0, 8:9].sum(0) / 4)  # the last frame has no step
+    # steps into padding count as still: a padded clip reads as the clip alone
+    padded = torch.cat([joints, torch.zeros(1, 6, 22, 3)], dim=1)
+    cut = motion_input(padded, stride=4, lengths=torch.tensor([10]))
+    assert torch.allclose(cut[:, :3], m)
 
 
 def test_near_identical_captions_are_not_negatives():
