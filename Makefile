@@ -43,3 +43,38 @@ $(RUNS)/vq_%/model.safetensors: | venv
 eval-vq-zoo:
 	$(PY) eval_vq.py --checkpoint $(RUNS)/vq_animals/model.safetensors $(RUNS)/vq_people/model.safetensors \
 		--data $(ZOO)/animals $(ZOO)/people --out results/eval_vq
+
+# Lifters (people: h36m17 video keypoints -> humanml22; animals: animo30 -> animo30) and the per-frame MLP baseline,
+# and the text-motion evaluators, one core each.
+LIFT_STEPS ?= 1000
+EVAL_STEPS ?= 700
+
+.PHONY: train-lift-zoo eval-lift-zoo train-evaluator-zoo eval-t2m-zoo
+
+train-lift-zoo: zoo
+	$(MAKE) -j2 $(RUNS)/lift_people/model.safetensors $(RUNS)/lift_people_mlp/model.safetensors
+
+$(RUNS)/lift_people_mlp/model.safetensors: | venv
+	$(PY) train_lifter.py --data $(ZOO)/people --out $(RUNS)/lift_people_mlp --backbone mlp --threads 1 \
+		--max-steps $(LIFT_STEPS) --val-every 425 --ckpt-every 250 --no-progress \
+		$(if $(wildcard $(RUNS)/lift_people_mlp/state),--resume,)
+
+$(RUNS)/lift_%/model.safetensors: | venv
+	$(PY) train_lifter.py --data $(ZOO)/$* --out $(RUNS)/lift_$* --threads 1 --max-steps $(LIFT_STEPS) \
+		--val-every 425 --ckpt-every 250 --no-progress $(if $(wildcard $(RUNS)/lift_$*/state),--resume,)
+
+eval-lift-zoo:
+	$(PY) eval_lift.py --checkpoint $(RUNS)/lift_people/model.safetensors $(RUNS)/lift_people_mlp/model.safetensors \
+		--data $(ZOO)/people --out results/eval_lift_people
+
+train-evaluator-zoo: zoo
+	$(MAKE) -j2 $(RUNS)/eval_animals/model.safetensors $(RUNS)/eval_people/model.safetensors
+
+$(RUNS)/eval_%/model.safetensors: | venv
+	$(PY) train_evaluator.py --data $(ZOO)/$* --out $(RUNS)/eval_$* --threads 1 --max-steps $(EVAL_STEPS) \
+		--lr 5e-4 --warmup-steps 100 --val-every 350 --ckpt-every 100 --no-progress \
+		$(if $(wildcard $(RUNS)/eval_$*/state),--resume,)
+
+eval-t2m-zoo:
+	$(PY) eval_t2m.py --evaluator $(RUNS)/eval_animals/model.safetensors --data $(ZOO)/animals --out results/t2m_animals
+	$(PY) eval_t2m.py --evaluator $(RUNS)/eval_people/model.safetensors --data $(ZOO)/people --out results/t2m_people

@@ -8,7 +8,8 @@ from conftest import random_motion
 from eval.lifting import accel_error, mpjpe, p_mpjpe
 from models.lifter import Lifter, LifterConfig
 from utils.keypoints import KeypointError, clean_keypoints, normalize_keypoints, read_keypoints
-from utils.lifting import Corruption, LiftingDataset, lift_sequence, lifting_pair, window_starts
+from utils.lifting import (Corruption, LiftingDataset, body_normalize, lift_sequence, lifting_pair,
+                           window_starts)
 from utils.skeleton import H36M17, HUMANML22, HUMANML22_TO_H36M17
 
 
@@ -78,14 +79,37 @@ def test_lifting_pairs_are_consistent():
     assert (xs[..., 2] < 1).any() and ((xs[..., 2] == 0) == (xs[..., :2] == 0).all(-1)).all()
 
 
-def test_windows_blend_to_the_single_pass_for_a_per_frame_model():
+def test_body_normalisation_takes_out_travel_and_image_scale():
+    rng = np.random.default_rng(0)
+    pose = rng.uniform(-0.5, 0.5, (1, 17, 2))
+    walk = pose + np.linspace(0, 6, 30)[:, None, None] * np.array([1.0, 0.0])  # crosses the picture
+    seen = np.ones((30, 17), bool)
+    seen[4] = False  # a frame without a detection takes its neighbours' centre
+    uv, scale = body_normalize(walk, seen)
+    assert scale == pytest.approx(np.ptp(pose[0], axis=0).max() / 2)
+    assert np.allclose(uv[seen.any(1)], uv[0])  # every seen frame is the same body at the same place
+    small, s2 = body_normalize(0.1 * walk + 3.0, seen)  # seen smaller and elsewhere in the image
+    assert np.allclose(small, uv) and s2 == pytest.approx(0.1 * scale)
+    assert body_normalize(walk, np.zeros((30, 17), bool))[1] == 1.0
+
+
+def test_windows_are_lifted_as_training_windows_whatever_the_input_scale():
     torch.manual_seed(0)
     model = Lifter(LifterConfig(input_skeleton="h36m17", output_skeleton="h36m17", backbone="mlp", window=16,
                                 mlp_hidden=32)).eval()
-    x = torch.randn(53, 17, 3)
-    assert window_starts(53, 16, 4)[-1] == 37 and window_starts(10, 16, 4) == [0]
-    with torch.no_grad():
-        assert torch.allclose(lift_sequence(model, x, 16, 4), model(x[None])[0], atol=1e-5)
+    x = torch.rand(40, 17, 3, dtype=torch.float64) * 2 - 1
+    x[..., 2] = 1.0
+    small = x.clone()
+    small[..., :2] = 0.2 * x[..., :2] + 0.5  # the same keypoints seen smaller and off-centre (e.g. by the image)
+    model = model.double()
+    a, b = lift_sequence(model, x, 16, 4), lift_sequence(model, small, 16, 4)
+    assert torch.allclose(b, 0.2 * a, atol=1e-9)  # the same pose, in the input's own units
+    # one window covering everything equals the model on the body-normalised input, scaled back
+    uv, s = body_normalize(small[:16, :, :2].numpy(), np.ones((16, 17), bool))
+    ref = model(torch.cat([torch.from_numpy(uv), small[:16, :, 2:]], -1)[None])[0] * s
+    assert torch.allclose(lift_sequence(model, small[:16], 16, 4), ref, atol=1e-9)
+    # seams: a per-frame model's output is blended continuously; windows agree where they overlap
+    assert window_starts(40, 16, 4) == [0, 12, 24]
 
 
 def test_lifter_to_another_skeleton_and_dataset_shapes():

@@ -1,8 +1,9 @@
 """Training data and inference helpers for 2D-to-3D lifting.
 
 Training pairs come from a data set's 3D joints: a random perspective camera looks at the clip, the 2D
-projection is corrupted the way detectors fail (MotionBERT: masked joints and frames, smooth and per-frame
-noise, a confidence that drops with the noise) and normalised by the sequence's keypoint box. The 3D target is
+projection is normalised by the body (each frame centred on its keypoint box, the window scaled by the body's
+median box size) and corrupted the way detectors fail (MotionBERT: masked joints and frames, smooth and
+per-frame noise, a confidence that drops with the noise). The 3D target is
 the camera-frame pose relative to the root, in the same normalised units, so the model never has to guess the
 image scale. Long inputs are lifted in overlapping windows, blended at the seams with smooth weights.
 """
@@ -48,12 +49,22 @@ def project(joints: np.ndarray, R: np.ndarray, distance: float) -> tuple[np.ndar
     return cam, cam[..., :2] / cam[..., 2:3]
 
 
-def box_normalize(uv: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Centre on the sequence's keypoint box and divide by half its longer side."""
-    pts = uv[seen]
-    lo, hi = pts.min(0), pts.max(0)
-    center, scale = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6)
-    return (uv - center) / scale, center, scale
+def body_normalize(uv: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, float]:
+    """(T, J, 2) keypoints -> (keypoints centred on each frame's box and divided by the body's size, that size).
+
+    The size is the median over frames of half the longer side of a frame's keypoint box: the body, not the ground
+    it covers, sets the scale, so a walk across the picture looks like a walk in place to the model (a box around
+    the whole window would shrink a travelling body). Frames with nothing seen take the nearest frames' centre."""
+    T = uv.shape[0]
+    any_seen = seen.any(1)
+    if not any_seen.any():
+        return np.zeros_like(uv), 1.0
+    lo = np.where(seen[..., None], uv, np.inf).min(1)[any_seen]  # (T_seen, 2)
+    hi = np.where(seen[..., None], uv, -np.inf).max(1)[any_seen]
+    t = np.arange(T)
+    center = np.stack([np.interp(t, t[any_seen], ((lo + hi) / 2)[:, k]) for k in range(2)], -1)
+    scale = max(float(np.median((hi - lo).max(-1))) / 2, 1e-6)
+    return (uv - center[:, None]) / scale, scale
 
 
 def corrupt(uv: np.ndarray, rng: np.random.Generator, c: Corruption) -> tuple[np.ndarray, np.ndarray]:
@@ -81,11 +92,12 @@ def lifting_pair(joints: np.ndarray, in_regressor: np.ndarray | None, rng: np.ra
         cam = cam[:, out_spec.mirror_permutation] * np.array([-1.0, 1.0, 1.0])
     src = cam if in_regressor is None else np.einsum("ij,tjc->tic", in_regressor, cam)
     uv = src[..., :2] / src[..., 2:3]
-    uv_noisy, conf = corrupt(uv, rng, corruption)
-    uv_norm, _, scale = box_normalize(uv_noisy, conf > 0)
-    x = np.concatenate([np.where(conf[..., None] > 0, uv_norm, 0.0), conf[..., None]], axis=-1)
+    # the corruption's sizes are in body-normalised units, so a far-away body is not drowned in noise
+    uv_norm, scale = body_normalize(uv, np.ones(uv.shape[:2], bool))
+    uv_noisy, conf = corrupt(uv_norm, rng, corruption)
+    x = np.concatenate([np.where(conf[..., None] > 0, uv_noisy, 0.0), conf[..., None]], axis=-1)
     z0 = float(cam[:, 0, 2].mean())
-    target = (cam - cam[:, :1]) / (z0 * scale)  # image units at the root's depth, then the box scale
+    target = (cam - cam[:, :1]) / (z0 * scale)  # image units at the root's depth, then the body scale
     return x.astype(np.float32), target.astype(np.float32), z0 * scale
 
 
@@ -128,8 +140,12 @@ def window_starts(T: int, window: int, overlap: int) -> list[int]:
 
 @torch.no_grad()
 def lift_sequence(model, x: torch.Tensor, window: int, overlap: int) -> torch.Tensor:
-    """(T, J_in, 3) normalised input of any length -> (T, J_out, 3): overlapping windows, blended with weights
-    that fall smoothly to ~0 at each window's edges, so no seam shows a jump."""
+    """(T, J_in, 3) normalised input of any length -> (T, J_out, 3) in the input's units: overlapping windows,
+    blended with weights that fall smoothly to ~0 at each window's edges, so no seam shows a jump.
+
+    Each window is first re-normalised as the training windows were (`body_normalize`: however the input was
+    scaled, by the image or a long clip's box, the model sees a body of the size it was trained on); its output is
+    scaled back to the input's units before blending."""
     T = x.shape[0]
     starts = window_starts(T, window, overlap)
     weight = torch.zeros(T, 1, 1, dtype=x.dtype, device=x.device)
@@ -139,8 +155,15 @@ def lift_sequence(model, x: torch.Tensor, window: int, overlap: int) -> torch.Te
         k = min(overlap, n // 2)
         edge = 0.5 - 0.5 * torch.cos(torch.linspace(0, np.pi, k + 2, dtype=x.dtype, device=x.device)[1:-1])
         ramp[:k], ramp[n - k:] = edge, edge.flip(0)
-    batch = torch.stack([x[s:s + n] for s in starts])  # (W, n, J, 3)
-    pred = model(batch)  # (W, n, J_out, 3)
+    windows, scales = [], []
+    for s in starts:
+        w = x[s:s + n].clone()
+        seen = w[..., 2] > 0
+        uv, scale = body_normalize(w[..., :2].cpu().double().numpy(), seen.cpu().numpy())
+        w[..., :2] = torch.where(seen[..., None], torch.from_numpy(uv).to(w), torch.zeros_like(w[..., :2]))
+        windows.append(w)
+        scales.append(scale)
+    pred = model(torch.stack(windows)) * torch.tensor(scales, dtype=x.dtype, device=x.device)[:, None, None, None]
     out = torch.zeros(T, pred.shape[2], 3, dtype=pred.dtype, device=pred.device)
     for k, s in enumerate(starts):
         w = ramp.clone()
