@@ -53,7 +53,8 @@ def main(argv=None) -> None:
     p.add_argument("--layout", choices=["native", "coco17"], default="native",
                    help="coco17: the input is COCO-17 keypoints, converted to the lifter's h36m17 layout")
     p.add_argument("--image-size", type=float, nargs=2, metavar=("W", "H"),
-                   help="normalise by the image (else by the sequence's keypoint box)")
+                   help="the image's size, checked and used for the first normalisation (else the sequence's keypoint "
+                        "box); either way every window is then re-normalised by the body, so the 3D result is the same")
     p.add_argument("--no-video", action="store_true")
     args = p.parse_args(argv)
     try:
