@@ -25,7 +25,8 @@ def frechet_distance(mu1, cov1, mu2, cov2, eps: float = 1e-6) -> float:
         offset = np.eye(len(cov1)) * eps
         covmean = linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
     covmean = covmean.real
-    return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
+    d = float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
+    return max(d, 0.0)  # a distance; round-off can leave -1e-12 for identical sets
 
 
 def fid(real: np.ndarray, generated: np.ndarray) -> float:

@@ -117,6 +117,7 @@ def markdown_table(results: dict) -> str:
         cells = [f"{r[c][0]:.3f} ± {r[c][1]:.3f}" if c in r else "" for c in cols]
         ret = r.get("retrieval")
         cells.append(" / ".join(f"{ret[k]:.3f}" for k in ("R@1", "R@5", "R@10")) if ret else "")
-        cells.append(f"{r['species_accuracy']:.1%}" if "species_accuracy" in r else "")
+        acc = r.get("species_accuracy")
+        cells.append("" if acc is None else "n/a (one species)" if np.isnan(acc) else f"{acc:.1%}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
