@@ -77,6 +77,12 @@ def test_lifting_pairs_are_consistent():
     xs, _, _ = lifting_pair(joints, HUMANML22_TO_H36M17, np.random.default_rng(1), Corruption(), True, H36M17,
                             HUMANML22)
     assert (xs[..., 2] < 1).any() and ((xs[..., 2] == 0) == (xs[..., :2] == 0).all(-1)).all()
+    # a clip that runs 12 m never passes the camera, whatever the draw: the 2D stays on the body's scale
+    run = joints + np.linspace(0, 12, 50)[:, None, None] * np.array([0.0, 0.0, 1.0])
+    for seed in range(20):
+        xr, yr, _ = lifting_pair(run, HUMANML22_TO_H36M17, np.random.default_rng(seed), Corruption(0, 0, 0, 0),
+                                 False, H36M17, HUMANML22)
+        assert np.abs(xr[..., :2]).max() < 3 and np.abs(yr).max() < 3
 
 
 def test_body_normalisation_takes_out_travel_and_image_scale():

@@ -86,7 +86,10 @@ def lifting_pair(joints: np.ndarray, in_regressor: np.ndarray | None, rng: np.ra
     """World joints (T, J_out, 3) -> (input (T, J_in, 3), target (T, J_out, 3), metres per target unit)."""
     R = random_camera(rng)
     height = max(float(np.ptp(joints[..., 1])), 0.2)
-    dist = rng.uniform(*distance) * height
+    # the camera stands back from the whole path, not just the middle of it: a clip that runs 8 m would otherwise
+    # run through the camera (joints behind the image plane project to nonsense)
+    reach = float(np.linalg.norm((joints - joints[:, :1].mean(0))[..., [0, 2]], axis=-1).max())
+    dist = rng.uniform(*distance) * height + reach
     cam, _ = project(joints, R, dist)
     if flip:  # mirror the scene: x -> -x and swap left and right
         cam = cam[:, out_spec.mirror_permutation] * np.array([-1.0, 1.0, 1.0])
