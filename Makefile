@@ -47,12 +47,14 @@ eval-vq-zoo:
 # Lifters (people: h36m17 video keypoints -> humanml22; animals: animo30 -> animo30) and the per-frame MLP baseline,
 # and the text-motion evaluators, one core each.
 LIFT_STEPS ?= 1000
+LIFT_ANIMAL_STEPS ?= 400
 EVAL_STEPS ?= 700
 
 .PHONY: train-lift-zoo eval-lift-zoo train-evaluator-zoo eval-t2m-zoo
 
 train-lift-zoo: zoo
 	$(MAKE) -j2 $(RUNS)/lift_people/model.safetensors $(RUNS)/lift_people_mlp/model.safetensors
+	$(MAKE) $(RUNS)/lift_animals/model.safetensors LIFT_STEPS=$(LIFT_ANIMAL_STEPS)
 
 $(RUNS)/lift_people_mlp/model.safetensors: | venv
 	$(PY) train_lifter.py --data $(ZOO)/people --out $(RUNS)/lift_people_mlp --backbone mlp --threads 1 \
@@ -66,6 +68,8 @@ $(RUNS)/lift_%/model.safetensors: | venv
 eval-lift-zoo:
 	$(PY) eval_lift.py --checkpoint $(RUNS)/lift_people/model.safetensors $(RUNS)/lift_people_mlp/model.safetensors \
 		--data $(ZOO)/people --out results/eval_lift_people
+	$(PY) eval_lift.py --checkpoint $(RUNS)/lift_animals/model.safetensors --data $(ZOO)/animals \
+		--out results/eval_lift_animals
 
 train-evaluator-zoo: zoo
 	$(MAKE) -j2 $(RUNS)/eval_animals/model.safetensors $(RUNS)/eval_people/model.safetensors
