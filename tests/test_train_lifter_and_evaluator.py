@@ -25,12 +25,13 @@ def people_folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("people")
     clips = []
     for i in range(80):
-        action = i % 3  # a motion that matches its caption: a long stride forward, a bounce, a spin
+        action = i % 3  # a motion that matches its caption: a long walk, a bounce in place, a spin in place
         m = random_motion(HUMANML22, T=60, seed=i, turn_rate=0.15 if action == 2 else 0.0)
+        m[..., [0, 2]] -= m[:, :1, [0, 2]] - m[:1, :1, [0, 2]]  # no travel of its own
         if action == 0:
-            m = m + np.linspace(0, 2.0, 60)[:, None, None] * np.array([0.0, 0.0, 1.0])
+            m = m + np.linspace(0, 6.0, 60)[:, None, None] * np.array([0.0, 0.0, 1.0])
         if action == 1:
-            m = m + 0.3 * np.abs(np.sin(np.linspace(0, 3 * np.pi, 60)))[:, None, None] * np.array([0.0, 1.0, 0.0])
+            m = m + 0.5 * np.abs(np.sin(np.linspace(0, 3 * np.pi, 60)))[:, None, None] * np.array([0.0, 1.0, 0.0])
         clips.append(ClipRecord(f"p{i:02d}", m, [Caption(ACTIONS[action])], species="human", gender="male"))
     ids = [c.id for c in clips]
     write_dataset(root, clips, {"train": ids[:48], "val": ids[48:], "test": ids[48:]}, HUMANML22)
