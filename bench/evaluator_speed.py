@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eval.evaluator import EvaluatorConfig, TextMotionEvaluator  # noqa: E402
 
 SIZES = {
-    "stride 2, cpu backbone (default)": dict(frame_stride=2),
-    "stride 4, cpu backbone": dict(frame_stride=4),
-    "stride 4, dim 32, rep 64, depth 2": dict(frame_stride=4, dst={"dim_feat": 32, "dim_rep": 64, "depth": 2}),
+    "stride 2, cpu backbone": dict(frame_stride=2, backbone="cpu"),
+    "stride 4, cpu backbone": dict(frame_stride=4, backbone="cpu"),
+    "stride 4, small backbone (default)": dict(frame_stride=4, backbone="small"),
 }
 
 
