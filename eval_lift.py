@@ -52,8 +52,7 @@ def main(argv=None) -> None:
                 raise ValueError(f"{path} lifts {model.input_spec.name!r} to {model.output_spec.name!r}; "
                                  f"{args.data} needs {in_spec.name!r} to {folder.spec.name!r}")
             w = model.config.window
-            r = evaluate_lifter(model, clips, reg, in_spec, folder.spec, w, w // 4 if args.overlap is None
-                                else args.overlap, seed=args.seed)
+            r = evaluate_lifter(model, clips, reg, in_spec, folder.spec, w, args.overlap, seed=args.seed)
             results[f"{model.config.backbone} ({Path(path).parent.name}, window {w})"] = r
     except (DataError, CheckpointError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None

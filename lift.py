@@ -40,8 +40,7 @@ def lift_keypoints(model: Lifter, keypoints: np.ndarray, image_size=None, overla
     """(T, J_in, 2|3) pixel keypoints -> (T, J_out, 3) metres."""
     kp = clean_keypoints(keypoints, model.input_spec.num_joints)
     x, _ = normalize_keypoints(kp, image_size)
-    w = model.config.window
-    pred = lift_sequence(model, torch.from_numpy(x).float(), w, w // 4 if overlap is None else overlap)
+    pred = lift_sequence(model, torch.from_numpy(x).float(), model.config.window, overlap)
     return to_metres(pred.numpy(), model.output_spec)
 
 

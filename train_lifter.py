@@ -63,8 +63,7 @@ class LiftTask:
     def validate(self, model: Lifter) -> dict[str, float]:
         if not self.val:
             return {}
-        w = model.config.window
-        r = evaluate_lifter(model, self.val, self.reg, self.in_spec, self.out_spec, w, w // 4)
+        r = evaluate_lifter(model, self.val, self.reg, self.in_spec, self.out_spec, model.config.window)
         return {"mpjpe_mm": r["mpjpe_mm"], "p_mpjpe_mm": r["p_mpjpe_mm"]}
 
     def export(self, model: Lifter, path: Path, extra: dict) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from utils.lifting import Corruption, lift_sequence, lifting_pair, window_starts
+from utils.lifting import Corruption, lift_sequence, lifting_pair, window_overlap, window_starts
 
 
 def mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -36,12 +36,13 @@ def accel_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate_lifter(model, clips: list[np.ndarray], in_regressor, in_spec, out_spec, window: int, overlap: int,
-                    corruption: Corruption | None = None, seed: int = 0) -> dict:
+def evaluate_lifter(model, clips: list[np.ndarray], in_regressor, in_spec, out_spec, window: int,
+                    overlap: int | None = None, corruption: Corruption | None = None, seed: int = 0) -> dict:
     """Lift whole clips (any length, windows blended at the seams) seen by a seeded random camera.
 
     Errors are in mm (targets converted back to metres). Seam frames are those within 2 frames of a window edge
-    inside the sequence."""
+    inside the sequence. `overlap` defaults to a quarter of the window, as in lift.py."""
+    overlap = window_overlap(window, overlap)
     corruption = corruption or Corruption()
     model.eval()
     errs, perrs, acc_in, acc_seam = [], [], [], []

@@ -132,6 +132,11 @@ class LiftingDataset(torch.utils.data.Dataset):
                 "unit": unit}
 
 
+def window_overlap(window: int, overlap: int | None = None) -> int:
+    """Frames shared by neighbouring windows: `overlap` if given, else a quarter of the window."""
+    return window // 4 if overlap is None else overlap
+
+
 def window_starts(T: int, window: int, overlap: int) -> list[int]:
     """Start frames of windows covering 0..T with at least `overlap` frames shared by neighbours."""
     if T <= window:
@@ -142,14 +147,15 @@ def window_starts(T: int, window: int, overlap: int) -> list[int]:
 
 
 @torch.no_grad()
-def lift_sequence(model, x: torch.Tensor, window: int, overlap: int) -> torch.Tensor:
+def lift_sequence(model, x: torch.Tensor, window: int, overlap: int | None = None) -> torch.Tensor:
     """(T, J_in, 3) normalised input of any length -> (T, J_out, 3) in the input's units: overlapping windows,
     blended with weights that fall smoothly to ~0 at each window's edges, so no seam shows a jump.
 
     Each window is first re-normalised as the training windows were (`body_normalize`: however the input was
     scaled, by the image or a long clip's box, the model sees a body of the size it was trained on); its output is
-    scaled back to the input's units before blending."""
+    scaled back to the input's units before blending. `overlap` defaults to a quarter of the window."""
     T = x.shape[0]
+    overlap = window_overlap(window, overlap)
     starts = window_starts(T, window, overlap)
     weight = torch.zeros(T, 1, 1, dtype=x.dtype, device=x.device)
     n = min(T, window)
