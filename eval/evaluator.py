@@ -49,9 +49,10 @@ def motion_input(joints: torch.Tensor, stride: int = 1, lengths: torch.Tensor | 
     T = joints.shape[1]
     step = (joints[:, 1:] - joints[:, :-1]).norm(dim=-1)  # (B, T-1, J)
     if lengths is not None:
-        step = step * (torch.arange(T - 1, device=joints.device)[None] < lengths.to(joints.device)[:, None] - 1)[..., None]
-    speed = F.pad(step, (0, 0, 0, 1))  # (B, T, J)
-    speed = F.pad(speed, (0, 0, 0, -T % stride)).unflatten(1, (-1, stride)).mean(2)  # (B, ceil(T/s), J)
+        real = torch.arange(T - 1, device=joints.device)[None] < lengths.to(joints.device)[:, None] - 1
+        step = step * real[..., None]
+    # the last frame takes no step; pad to whole strides, then average each stride's frames
+    speed = F.pad(step, (0, 0, 0, 1 + -T % stride)).unflatten(1, (-1, stride)).mean(2)  # (B, ceil(T/s), J)
     return torch.cat([(joints - root_ground)[:, ::stride], traj[:, ::stride], speed[..., None]], dim=-1)
 
 
