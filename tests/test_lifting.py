@@ -114,8 +114,15 @@ def test_windows_are_lifted_as_training_windows_whatever_the_input_scale():
     uv, s = body_normalize(small[:16, :, :2].numpy(), np.ones((16, 17), bool))
     ref = model(torch.cat([torch.from_numpy(uv), small[:16, :, 2:]], -1)[None])[0] * s
     assert torch.allclose(lift_sequence(model, small[:16], 16, 4), ref, atol=1e-9)
-    # seams: a per-frame model's output is blended continuously; windows agree where they overlap
+    # a body of one size travelling across the picture: every window sees the same scale, so a per-frame model's
+    # windows agree where they overlap and the blend equals one pass over the whole body-normalised sequence
     assert window_starts(40, 16, 4) == [0, 12, 24]
+    travel = x[:1].repeat(40, 1, 1)
+    travel[..., 0] += torch.linspace(0, 5, 40, dtype=torch.float64)[:, None]
+    uv, s = body_normalize(travel[..., :2].numpy(), np.ones((40, 17), bool))
+    ref = model(torch.cat([torch.from_numpy(uv), travel[..., 2:]], -1)[None])[0] * s
+    assert torch.allclose(lift_sequence(model, travel, 16, 4), ref, atol=1e-9)
+    assert torch.allclose(lift_sequence(model, travel, 16), lift_sequence(model, travel, 16, 4))  # default: 16 / 4
 
 
 def test_lifter_to_another_skeleton_and_dataset_shapes():
