@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from eval.evaluator import TextMotionEvaluator
-from eval.metrics import diversity, fid, mean_interval, r_precision, retrieval_recall
+from eval.metrics import diversity, fid, mean_interval, multimodality, r_precision, retrieval_recall
 from utils.dataset import MotionItem
 
 MotionSource = Callable[[list[MotionItem], np.random.Generator], list[np.ndarray]]
@@ -24,6 +24,37 @@ MotionSource = Callable[[list[MotionItem], np.random.Generator], list[np.ndarray
 
 def real_motions(items: list[MotionItem], rng: np.random.Generator) -> list[np.ndarray]:
     return [it.features for it in items]
+
+
+def generated_motions(pipe, batch_size: int = 32, seed: int = 0, **sampling) -> MotionSource:
+    """A motion source: each item generated from one of its captions (drawn by the round's rng), with its species,
+    gender and length (cropped to the model's range), in batches; `sampling` goes to T2MPipeline.generate."""
+    def source(items: list[MotionItem], rng: np.random.Generator) -> list[np.ndarray]:
+        caps = [it.captions[int(rng.integers(len(it.captions)))].text for it in items]
+        out = []
+        for a in range(0, len(items), batch_size):
+            chunk = items[a:a + batch_size]
+            lengths = [int(np.clip(len(it.features), pipe.min_frames, pipe.max_frames)) for it in chunk]
+            gen = pipe.generate(caps[a:a + batch_size], [it.species for it in chunk], [it.gender for it in chunk],
+                                lengths, seed=seed + a, **sampling)
+            out += [m.features for m in gen]
+        return out
+    return source
+
+
+def generated_multimodality(evaluator: TextMotionEvaluator, pipe, items: list[MotionItem], prompts: int = 100,
+                            samples: int = 30, pairs: int = 10, seed: int = 0, **sampling) -> float:
+    """Guo's MultiModality: `samples` generations for each of `prompts` test captions, mean distance of `pairs`
+    random pairs of a prompt's generations in the evaluator's space."""
+    rng = np.random.default_rng(seed)
+    chosen = [items[i] for i in rng.choice(len(items), min(prompts, len(items)), replace=False)]
+    emb = []
+    for k, it in enumerate(chosen):
+        n = int(np.clip(len(it.features), pipe.min_frames, pipe.max_frames))
+        gen = pipe.generate([it.captions[0].text] * samples, [it.species] * samples, [it.gender] * samples,
+                            [n] * samples, seed=seed + k * samples, **sampling)
+        emb.append(embed_motions(evaluator, [m.features for m in gen]))
+    return multimodality(np.stack(emb), pairs, rng)
 
 
 @torch.no_grad()
@@ -111,10 +142,11 @@ def evaluate(evaluator: TextMotionEvaluator, bank, items: list[MotionItem], sour
 
 def markdown_table(results: dict) -> str:
     cols = ["top1", "top2", "top3", "mm_dist", "fid", "diversity"]
-    lines = ["| motions | R-prec top-1 | top-2 | top-3 | MM-Dist | FID | Diversity | R@1 / R@5 / R@10 | species acc |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| motions | R-prec top-1 | top-2 | top-3 | MM-Dist | FID | Diversity | MModality | R@1 / R@5 / R@10 "
+             "| species acc |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         cells = [f"{r[c][0]:.3f} ± {r[c][1]:.3f}" if c in r else "" for c in cols]
+        cells.append(f"{r['multimodality']:.3f}" if "multimodality" in r else "")
         ret = r.get("retrieval")
         cells.append(" / ".join(f"{ret[k]:.3f}" for k in ("R@1", "R@5", "R@10")) if ret else "")
         acc = r.get("species_accuracy")

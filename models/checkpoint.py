@@ -33,6 +33,12 @@ def _digest(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of a model's weights as its checkpoint records it (known from the file when loaded, so no
+    re-hashing); other models name the weights they depend on by it."""
+    return getattr(model, "checkpoint_sha256", None) or _digest(model.state_dict())
+
+
 def save_checkpoint(path: str | Path, kind: str, config: dict, state: dict[str, torch.Tensor],
                     extra: dict | None = None) -> None:
     """Write weights + {kind, config, extra} atomically."""
@@ -43,7 +49,7 @@ def save_checkpoint(path: str | Path, kind: str, config: dict, state: dict[str, 
 
 
 def load_checkpoint(path: str | Path, kind: str) -> tuple[dict, dict[str, torch.Tensor], dict]:
-    """-> (config, state, extra); raises CheckpointError for a missing, foreign, corrupt or wrong-kind file."""
+    """-> (config, state, extra) with extra["_sha256"] the weights' digest; raises CheckpointError for a missing, foreign, corrupt or wrong-kind file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file does not exist")
@@ -62,7 +68,7 @@ def load_checkpoint(path: str | Path, kind: str) -> tuple[dict, dict[str, torch.
         raise CheckpointError(f"{path}: holds a {meta.get('kind')!r} model, expected a {kind!r} checkpoint")
     if _digest(state) != meta.get("sha256"):
         raise CheckpointError(f"{path}: weights do not match their checksum; the file is corrupt, re-create it")
-    return json.loads(meta["config"]), state, json.loads(meta.get("extra", "{}"))
+    return json.loads(meta["config"]), state, {**json.loads(meta.get("extra", "{}")), "_sha256": meta["sha256"]}
 
 
 class Checkpointable:
@@ -75,10 +81,16 @@ class Checkpointable:
     def save(self, path: str | Path, extra: dict | None = None) -> None:
         save_checkpoint(path, self.checkpoint_kind, asdict(self.config), self.state_dict(), extra)
 
+    def train(self, mode: bool = True):
+        if mode:  # weights about to change: the digest read from the file no longer names them
+            self.__dict__.pop("checkpoint_sha256", None)
+        return super().train(mode)
+
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu"):
         config, state, extra = load_checkpoint(path, cls.checkpoint_kind)
         model = cls(cls.config_class(**config))
         model.load_state_dict(state)
+        model.checkpoint_sha256 = extra.pop("_sha256")
         model.checkpoint_extra = extra
         return model.to(map_location).eval()

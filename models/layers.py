@@ -61,19 +61,20 @@ def downsample_mask(mask: torch.Tensor | None, factor: int) -> torch.Tensor | No
 class TransformerBlock(nn.Module):
     """Pre-norm self-attention + MLP through torch's scaled_dot_product_attention."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0, mlp_dim: int | None = None):
         super().__init__()
         self.heads, self.dropout = heads, dropout
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
-        hidden = int(dim * mlp_ratio)
+        self.proj_drop = nn.Dropout(dropout)
+        hidden = mlp_dim or int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), nn.Dropout(dropout))
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x (N, L, C); attn_mask (L, L) or (N, 1, L, L) bool, True where attention is allowed."""
+        """x (N, L, C); attn_mask bool broadcastable to (N, heads, L, L), True where attention is allowed."""
         q, k, v = self.qkv(self.norm1(x)).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)  # (N, h, L, c)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.dropout if self.training else 0.0)
-        x = x + self.proj(a.transpose(1, 2).flatten(2))  # (N, L, C)
+        x = x + self.proj_drop(self.proj(a.transpose(1, 2).flatten(2)))  # (N, L, C)
         return x + self.mlp(self.norm2(x))

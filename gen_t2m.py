@@ -1,0 +1,149 @@
+"""Generate motion from text.
+
+    python gen_t2m.py --text "a young cat trots forward, then sits down" --species cat --gender juvenile
+    python gen_t2m.py --text-file prompts.txt --num-samples 3 --out outputs/gen   # lines: text or species#gender#text
+    python gen_t2m.py --text "a man jogs in a circle" --species human --gender male --length 6s --seed 7
+
+Writes, per sample, OUT/NN_slug/{joints.npy, features.npy, codes.npy, motion.mp4, prompt.json}. Models come from
+--checkpoints (a folder with tokenizer / mask_transformer / residual_transformer / length_estimator
+.safetensors; by default checkpoints/people for species "human", else checkpoints/animals) or one by one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+
+from models.checkpoint import CheckpointError
+from models.mask_transformer.pipeline import Motion, T2MPipeline
+from utils.io import atomic_save_npy, atomic_write_text
+
+CHECKPOINT_FILES = {"tokenizer": "tokenizer.safetensors", "transformer": "mask_transformer.safetensors",
+                    "residual": "residual_transformer.safetensors", "length_estimator": "length_estimator.safetensors"}
+
+
+def default_checkpoints(species: str) -> Path:
+    return Path("checkpoints") / ("people" if species == "human" else "animals")
+
+
+def pipeline_from(args, species: str) -> T2MPipeline:
+    folder = Path(args.checkpoints) if args.checkpoints else default_checkpoints(species)
+    paths = {k: getattr(args, k) or folder / name for k, name in CHECKPOINT_FILES.items()}
+    for key in ("tokenizer", "transformer"):
+        if not Path(paths[key]).is_file():
+            raise CheckpointError(f"{paths[key]} does not exist; give --checkpoints DIR or --{key.replace('_', '-')}")
+    optional = {k: paths[k] if Path(paths[k]).is_file() else None for k in ("residual", "length_estimator")}
+    return T2MPipeline.from_files(paths["tokenizer"], paths["transformer"], optional["residual"],
+                                  optional["length_estimator"], device=args.device)
+
+
+def read_prompts(args) -> list[tuple[str, str, str]]:
+    """-> [(species, gender, text)] from --text and/or --text-file."""
+    prompts = [(args.species, args.gender, t) for t in (args.text or [])]
+    if args.text_file:
+        path = Path(args.text_file)
+        if not path.is_file():
+            raise ValueError(f"--text-file {path} does not exist")
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+        lines = [ln for ln in lines if ln and not ln.startswith("#")]
+        if not lines:
+            raise ValueError(f"--text-file {path} holds no prompt (one per line: text or species#gender#text)")
+        for n, ln in enumerate(lines, 1):
+            parts = ln.split("#")
+            if len(parts) == 1:
+                prompts.append((args.species, args.gender, parts[0]))
+            elif len(parts) == 3 and all(p.strip() for p in parts):
+                prompts.append(tuple(p.strip() for p in parts))
+            else:
+                raise ValueError(f"{path}, line {n}: {ln!r} is neither a text nor species#gender#text")
+    if not prompts:
+        raise ValueError("no prompt: give --text or --text-file")
+    for _, _, text in prompts:
+        if not text.strip():
+            raise ValueError("a prompt is empty; every prompt needs some words")
+    return prompts
+
+
+def slug(text: str, n: int = 40) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:n] or "motion"
+
+
+def write_motion(m: Motion, folder: Path, spec, video: bool, extra: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_save_npy(folder / "joints.npy", m.joints)
+    atomic_save_npy(folder / "features.npy", m.features)
+    atomic_save_npy(folder / "codes.npy", m.codes)
+    atomic_write_text(folder / "prompt.json", json.dumps({"text": m.text, "species": m.species, "gender": m.gender,
+                                                          "seed": m.seed, "frames": len(m.features),
+                                                          "fps": spec.fps, **extra}, indent=1))
+    if video:
+        from utils.render import render_video
+        render_video(m.joints, spec, folder / "motion.mp4", title=f"{m.species} {m.gender}: {m.text}")
+    return folder
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="sample k of a run (prompts x samples, in order) uses seed + k")
+    p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (1 = none)")
+    p.add_argument("--res-guidance", type=float, default=5.0, help="guidance of the residual layers")
+    p.add_argument("--steps", type=int, default=10, help="masked-decoding iterations")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the transformers")
+    p.add_argument("--checkpoints", help="folder holding the four model files (default: checkpoints/animals or "
+                                         "checkpoints/people by species)")
+    for key in CHECKPOINT_FILES:
+        p.add_argument(f"--{key.replace('_', '-')}", help=f"{key} checkpoint (overrides --checkpoints)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
+    p.add_argument("--no-video", action="store_true", help="skip the mp4s")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--text", nargs="+", help="one or more prompts")
+    p.add_argument("--text-file", help="one prompt per line: text, or species#gender#text")
+    p.add_argument("--species", default="dog", help="species of --text prompts (human for people)")
+    p.add_argument("--gender", default="male", help="male, female or juvenile")
+    p.add_argument("--length", help="frames (120) or seconds (6s); default: the length estimator's guess")
+    p.add_argument("--num-samples", type=int, default=1, help="samples per prompt")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--out", default="outputs/gen")
+    add_sampling_args(p)
+    args = p.parse_args(argv)
+    try:
+        if args.num_samples < 1:
+            raise ValueError(f"--num-samples must be at least 1, got {args.num_samples}")
+        if args.guidance < 0 or args.res_guidance < 0:
+            raise ValueError("the guidance scale must be >= 0 (1 = no guidance)")
+        prompts = read_prompts(args)
+        jobs = [(s, g, t, k) for s, g, t in prompts for k in range(args.num_samples)]
+        groups: dict[Path, list] = {}
+        for j, job in enumerate(jobs):  # people and animals may need different models
+            key = Path(args.checkpoints) if args.checkpoints else default_checkpoints(job[0])
+            groups.setdefault(key, []).append((j, job))
+        out = Path(args.out)
+        for group in groups.values():
+            pipe = pipeline_from(args, group[0][1][0])
+            for a in range(0, len(group), args.batch_size):
+                chunk = group[a:a + args.batch_size]
+                t0 = time.perf_counter()
+                motions = pipe.generate([job[2] for _, job in chunk], [job[0] for _, job in chunk],
+                                        [job[1] for _, job in chunk], [args.length] * len(chunk),
+                                        seeds=[args.seed + j for j, _ in chunk], guidance=args.guidance,
+                                        res_guidance=args.res_guidance, steps=args.steps,
+                                        temperature=args.temperature, bf16=args.bf16)
+                secs = time.perf_counter() - t0
+                for (j, _), m in zip(chunk, motions):
+                    folder = write_motion(m, out / f"{j:02d}_{slug(m.text)}", pipe.spec, not args.no_video,
+                                          {"guidance": args.guidance, "steps": args.steps})
+                    print(f"{folder}: {m.species} {m.gender}, {len(m.features) / pipe.spec.fps:.1f} s, "
+                          f"seed {m.seed} - {m.text}")
+                print(f"generated {len(chunk)} motion(s) in {secs:.2f} s")
+    except (CheckpointError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()

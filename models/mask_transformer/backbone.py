@@ -1,0 +1,133 @@
+"""What the masked and the residual transformer share: their config fields, the [text, species, gender]
+condition tokens with the learned "no condition" used for classifier-free guidance, and the transformer stack.
+
+A condition is a dict of tensors made by `encode_condition`: "text" (B, E) sentence embeddings and, for
+"species" and "gender", either (B, E) text-encoder embeddings of the names (open vocabulary, the default: a
+species never seen in training is still read by its name) or (B,) indices into the checkpoint's closed
+vocabulary.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from models.layers import TransformerBlock
+
+NUM_COND_TOKENS = 3
+
+
+@dataclass
+class TransformerConfig:
+    """Fields common to both transformers (each model has its own dataclass extending this)."""
+    num_tokens: int = 512  # codebook size of the tokenizer
+    num_quantizers: int = 6
+    code_dim: int = 512  # width of the code embeddings
+    latent_dim: int = 384
+    ff_dim: int = 1024
+    layers: int = 8
+    heads: int = 6
+    dropout: float = 0.2
+    max_tokens: int = 49  # longest motion in tokens (196 frames at 4 frames per token)
+    frames_per_token: int = 4
+    text_encoder: str = "minilm"
+    cond_dim: int = 384
+    cond_drop_prob: float = 0.1  # share of training samples that see the "no condition" tokens
+    species_vocab: list[str] = field(default_factory=list)  # empty: open vocabulary, names read by the text encoder
+    gender_vocab: list[str] = field(default_factory=list)
+    skeleton: str | dict = "animo30"  # the tokenizer's skeleton
+    tokenizer_sha256: str = ""  # weights of the tokenizer whose codes the model predicts
+
+
+class ConditionTokens(nn.Module):
+    """condition dict -> (B, 3, latent): one token each for the text, the species and the gender."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.text = nn.Linear(cfg.cond_dim, cfg.latent_dim)
+        self.species = nn.Embedding(len(cfg.species_vocab), cfg.latent_dim) if cfg.species_vocab \
+            else nn.Linear(cfg.cond_dim, cfg.latent_dim)
+        self.gender = nn.Embedding(len(cfg.gender_vocab), cfg.latent_dim) if cfg.gender_vocab \
+            else nn.Linear(cfg.cond_dim, cfg.latent_dim)
+        self.role = nn.Parameter(torch.randn(NUM_COND_TOKENS, cfg.latent_dim) * 0.02)
+        self.null = nn.Parameter(torch.zeros(NUM_COND_TOKENS, cfg.latent_dim))
+
+    def forward(self, cond: dict[str, torch.Tensor], drop: torch.Tensor | None) -> torch.Tensor:
+        """drop (B,) bool: those samples get the learned "no condition" tokens instead."""
+        tokens = torch.stack([self.text(cond["text"]), self.species(cond["species"]), self.gender(cond["gender"])], 1)
+        if drop is not None:
+            tokens = torch.where(drop[:, None, None], self.null.to(tokens.dtype).expand_as(tokens), tokens)
+        return tokens + self.role
+
+
+class Backbone(nn.Module):
+    """Condition tokens + motion tokens -> pre-norm transformer -> (B, N, latent) at the motion positions."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cond = ConditionTokens(cfg)
+        self.pos = nn.Parameter(torch.randn(cfg.max_tokens + NUM_COND_TOKENS, cfg.latent_dim) * 0.02)
+        self.blocks = nn.ModuleList(TransformerBlock(cfg.latent_dim, cfg.heads, dropout=cfg.dropout, mlp_dim=cfg.ff_dim)
+                                    for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(cfg.latent_dim)
+        self.max_tokens = cfg.max_tokens
+
+    def forward(self, x: torch.Tensor, cond: dict[str, torch.Tensor], valid: torch.Tensor,
+                drop: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, N, latent) motion-token inputs, valid (B, N) True on real tokens -> (B, N, latent)."""
+        B, N, _ = x.shape
+        if N > self.max_tokens:
+            raise ValueError(f"{N} motion tokens exceed this model's maximum of {self.max_tokens}")
+        h = torch.cat([self.cond(cond, drop).to(x.dtype), x], 1) + self.pos[: N + NUM_COND_TOKENS]
+        keys = torch.cat([valid.new_ones(B, NUM_COND_TOKENS), valid], 1)[:, None, None, :]  # (B, 1, 1, 3 + N)
+        for block in self.blocks:
+            h = block(h, keys)
+        return self.norm(h[:, NUM_COND_TOKENS:])
+
+
+def guided(forward: Callable[..., torch.Tensor], cond: dict[str, torch.Tensor], scale: float,
+           *inputs: torch.Tensor) -> torch.Tensor:
+    """Classifier-free guidance: uncond + scale * (cond - uncond) with both branches in ONE batched forward.
+
+    `forward(*inputs, cond, drop)` returns logits; with scale 1 the unconditional branch cannot matter and is not run.
+    """
+    if scale < 0:
+        raise ValueError(f"the guidance scale must be >= 0 (1 = no guidance), got {scale}")
+    if scale == 1:
+        return forward(*inputs, cond, None).float()
+    B = inputs[0].shape[0]
+    doubled = [torch.cat([t, t]) for t in inputs]
+    cond2 = {k: torch.cat([v, v]) for k, v in cond.items()}
+    drop = torch.arange(2 * B, device=inputs[0].device) >= B
+    logits = forward(*doubled, cond2, drop).float()
+    with_cond, without = logits[:B], logits[B:]
+    return without + scale * (with_cond - without)
+
+
+def vocab_index(vocab: list[str], names: list[str], what: str, device) -> torch.Tensor:
+    unknown = sorted(set(names) - set(vocab))
+    if unknown:
+        raise ValueError(f"unknown {what} {', '.join(map(repr, unknown))} for this closed-vocabulary checkpoint; it "
+                         f"knows {', '.join(vocab)} (an open-vocabulary checkpoint reads any name by text)")
+    return torch.tensor([vocab.index(n) for n in names], device=device)
+
+
+def encode_condition(cfg: TransformerConfig, embed: Callable[[list[str]], torch.Tensor], texts: list[str],
+                     species: list[str], genders: list[str]) -> dict[str, torch.Tensor]:
+    """Texts and names -> the condition dict the transformers take. `embed` maps texts to (B, E) embeddings."""
+    if not (len(texts) == len(species) == len(genders)):
+        raise ValueError(f"got {len(texts)} texts, {len(species)} species and {len(genders)} genders; give one each")
+    named = [(key, list(names), vocab) for key, names, vocab in
+             (("species", species, cfg.species_vocab), ("gender", genders, cfg.gender_vocab))]
+    by_text = [names for _, names, vocab in named if not vocab]
+    emb = embed(list(texts) + [n for names in by_text for n in names])  # one call: each distinct text once
+    B = len(texts)
+    out, at = {"text": emb[:B]}, B
+    for key, names, vocab in named:
+        if vocab:
+            out[key] = vocab_index(vocab, names, key, emb.device)
+        else:
+            out[key], at = emb[at:at + B], at + B
+    return out

@@ -1,0 +1,82 @@
+"""Motion length from the condition: an MLP on the text, species and gender embeddings gives a distribution over
+token counts (MoMask uses such a model but ships no way to train it; `fit_length_estimator` is that way)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.checkpoint import Checkpointable
+
+KIND = "length_estimator"
+
+
+@dataclass
+class LengthEstimatorConfig:
+    cond_dim: int = 384
+    hidden: int = 256
+    dropout: float = 0.2
+    min_tokens: int = 1  # shortest and longest length seen in training, in tokens
+    max_tokens: int = 49
+    frames_per_token: int = 4
+    text_encoder: str = "minilm"  # species and gender are read as text too, whatever vocabulary the transformers use
+
+
+class LengthEstimator(Checkpointable, nn.Module):
+    checkpoint_kind, config_class = KIND, LengthEstimatorConfig
+
+    def __init__(self, config: LengthEstimatorConfig):
+        super().__init__()
+        self.config = config
+        E, H = config.cond_dim, config.hidden
+        self.mlp = nn.Sequential(nn.Linear(3 * E, H), nn.LayerNorm(H), nn.GELU(), nn.Dropout(config.dropout),
+                                 nn.Linear(H, H), nn.GELU(), nn.Linear(H, config.max_tokens + 1))
+
+    def forward(self, text: torch.Tensor, species: torch.Tensor, gender: torch.Tensor) -> torch.Tensor:
+        """(B, E) embeddings each -> (B, max_tokens + 1) logits over token counts; impossible counts at -inf."""
+        logits = self.mlp(torch.cat([text, species, gender], -1)).float()
+        too_short = torch.arange(logits.shape[1], device=logits.device) < self.config.min_tokens
+        return logits.masked_fill(too_short, float("-inf"))
+
+    @torch.no_grad()
+    def sample(self, text, species, gender, generators: list[torch.Generator] | None = None) -> torch.Tensor:
+        """-> (B,) token counts drawn from the predicted distribution (one generator per sample, or the global RNG)."""
+        probs = self(text, species, gender).softmax(-1)
+        if generators is None:
+            return torch.multinomial(probs, 1)[:, 0]
+        return torch.stack([torch.multinomial(p.cpu(), 1, generator=g)[0] for p, g in zip(probs, generators)]).to(
+            probs.device)
+
+
+def fit_length_estimator(config: LengthEstimatorConfig, cond: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                         tokens: torch.Tensor, steps: int = 2000, batch_size: int = 256, lr: float = 1e-3,
+                         seed: int = 0, val: tuple | None = None) -> tuple[LengthEstimator, dict[str, float]]:
+    """Cross-entropy on (text, species, gender) embeddings -> token counts. Returns the model (eval mode) and,
+    with `val` = (cond, tokens), the validation mean absolute error in tokens of the distribution's median
+    and the negative log-likelihood."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = LengthEstimator(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    n = len(tokens)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(n, (min(batch_size, n),), generator=g)
+        loss = F.cross_entropy(model(*(c[idx] for c in cond)), tokens[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    model.eval()
+    logs = {"train_nll": loss.item()}
+    if val is not None:
+        with torch.no_grad():
+            logits = model(*val[0])
+            cdf = logits.softmax(-1).cumsum(-1)
+            median = (cdf < 0.5).sum(-1)
+            logs["val_nll"] = float(F.cross_entropy(logits, val[1]))
+            logs["val_mae_tokens"] = float((median - val[1]).abs().float().mean())
+    return model, logs

@@ -1,0 +1,401 @@
+"""Text to motion: the schedule, the transformers, generation, editing, the trainers and the commands."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_motion
+from models.checkpoint import weights_digest
+from models.mask_transformer.backbone import encode_condition
+from models.mask_transformer.length_estimator import LengthEstimatorConfig, fit_length_estimator
+from models.mask_transformer.mask_transformer import T2M_CONFIGS, MaskTransformer, MaskTransformerConfig, \
+    transformer_config
+from models.mask_transformer.pipeline import T2MPipeline
+from models.mask_transformer.residual_transformer import ResidualTransformer, ResidualTransformerConfig
+from models.mask_transformer.scheduler import CosineMaskSchedule
+from models.text_encoder import load_text_encoder
+from models.vq.rvqvae import create_rvqvae
+from utils.codes import CodeDataset, collate_codes, encode_items
+from utils.dataset import Caption, ClipRecord, MotionFolder, write_dataset
+from utils.features import joints_to_features, recover_joints
+from utils.skeleton import HUMANML22
+
+MAX_TOKENS = 12
+
+
+def _tokenizer(seed=0):
+    torch.manual_seed(seed)
+    return create_rvqvae("tiny", skeleton="humanml22").eval()
+
+
+def _models(tok, size="tiny", **over):
+    common = dict(num_tokens=tok.config.codebook_size, num_quantizers=tok.config.num_quantizers,
+                  max_tokens=MAX_TOKENS, skeleton="humanml22", tokenizer_sha256=weights_digest(tok), **over)
+    torch.manual_seed(1)
+    return (MaskTransformer(transformer_config(MaskTransformerConfig, size, **common)),
+            ResidualTransformer(transformer_config(ResidualTransformerConfig, size, **common)))
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return _tokenizer()
+
+
+@pytest.fixture(scope="module")
+def pipe(tok):
+    mask, res = _models(tok)
+    return T2MPipeline(tok, mask, res, device="cpu")
+
+
+# ---- schedule ---------------------------------------------------------------------------------------------------
+def test_masking_counts_follow_the_cosine_schedule():
+    s = CosineMaskSchedule()
+    lengths = torch.arange(1, 50)
+    for t in np.linspace(0, 1, 11):
+        want = np.clip(np.round(np.cos(np.pi * t / 2) * lengths.numpy()), 1, lengths.numpy())
+        assert np.array_equal(s.num_masked(float(t), lengths).numpy(), want)
+    assert torch.equal(s.num_masked(0.0, lengths), lengths)  # decoding starts from all-[MASK]
+    assert (s.num_masked(1.0, lengths) == 1).all()  # and ends re-predicting one token
+    ts = s.timesteps(10)
+    assert ts[0] == 0 and ts[-1] == 1 and len(ts) == 10
+    counts = torch.stack([s.num_masked(float(t), lengths) for t in ts])
+    assert (counts[1:] <= counts[:-1]).all()
+    with pytest.raises(ValueError, match="at least 1"):
+        s.timesteps(0)
+
+
+def test_training_masks_a_schedule_share_and_corrupts_like_bert(tok, monkeypatch):
+    mask, _ = _models(tok)
+    mask.train()
+    seen = {}
+    real_forward = MaskTransformer.forward
+
+    def spy(self, ids, cond, valid, drop=None):
+        seen["ids"], seen["drop"] = ids.clone(), drop
+        return real_forward(self, ids, cond, valid, drop)
+
+    monkeypatch.setattr(MaskTransformer, "forward", spy)
+    B, N = 4000, 10
+    codes = torch.randint(0, 32, (B, N))
+    codes[:, 8:] = -1  # 8 real tokens per sample
+    cond = {"text": torch.randn(B, 384), "species": torch.randn(B, 384), "gender": torch.randn(B, 384)}
+    torch.manual_seed(0)
+    mask.loss(codes, cond)
+    ids = seen["ids"]
+    assert (ids[:, 8:] == mask.pad_id).all()
+    masked = (ids[:, :8] == mask.mask_id).sum(1).float()
+    # E[cos(pi t / 2)] over t ~ U(0, 1) = 2 / pi of the tokens are chosen, ~0.9 * 0.88 of those get [MASK]
+    assert masked.mean() / 8 == pytest.approx(2 / math.pi * 0.9 * 0.88, abs=0.02)
+    changed = (ids[:, :8] != codes[:, :8]) & (ids[:, :8] != mask.mask_id)
+    assert 0.02 < changed.float().mean() < 0.08  # the random-token share (10% of the chosen, minus hits)
+    assert seen["drop"].float().mean() == pytest.approx(0.1, abs=0.02)  # condition dropout for CFG
+
+
+# ---- models ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", sorted(T2M_CONFIGS))
+def test_every_registered_config_trains_a_few_steps_without_nan(tok, size):
+    for model in _models(tok, size):
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        B = 3
+        cond = {"text": torch.randn(B, 384), "species": torch.randn(B, 384), "gender": torch.randn(B, 384)}
+        codes = torch.randint(0, 32, (B, MAX_TOKENS, 3))
+        codes[0, 7:] = -1
+        for _ in range(3):
+            loss, logs = model.loss(codes, cond) if isinstance(model, ResidualTransformer) \
+                else model.loss(codes[..., 0], cond)
+            opt.zero_grad()
+            loss.backward()
+            assert torch.isfinite(loss)
+            assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+            opt.step()
+
+
+def test_padding_does_not_leak_into_the_logits(tok):
+    mask, res = _models(tok)
+    cond = {"text": torch.randn(1, 384), "species": torch.randn(1, 384), "gender": torch.randn(1, 384)}
+    ids = torch.randint(0, 32, (1, 6))
+    alone = mask(ids, cond, torch.ones(1, 6, dtype=torch.bool))
+    padded = torch.cat([ids, torch.randint(0, 34, (1, 4))], 1)
+    valid = torch.arange(10)[None] < 6
+    assert torch.allclose(mask(padded, cond, valid)[:, :6], alone, atol=1e-5)
+
+
+# ---- generation -------------------------------------------------------------------------------------------------
+PROMPTS = (["a person walks forward", "someone jumps twice", "a child waves"], ["human"] * 3,
+           ["male", "female", "juvenile"])
+
+
+def test_generation_is_deterministic_for_a_seed(pipe):
+    a = pipe.generate(*PROMPTS, lengths=[40, "1.5s", 24], seed=5)
+    b = pipe.generate(*PROMPTS, lengths=[40, "1.5s", 24], seed=5)
+    c = pipe.generate(*PROMPTS, lengths=[40, "1.5s", 24], seed=6)
+    for x, y in zip(a, b):
+        assert np.array_equal(x.codes, y.codes) and np.array_equal(x.features, y.features)
+    assert any(not np.array_equal(x.codes, y.codes) for x, y in zip(a, c))
+    assert [len(m.features) for m in a] == [40, 30, 24]  # 1.5 s at 20 fps
+    assert a[1].joints.shape == (30, 22, 3) and a[1].codes.shape == (8, 3)
+
+
+def test_batched_generation_equals_one_by_one(pipe):
+    batch = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=11)
+    for k in range(3):
+        one = pipe.generate([PROMPTS[0][k]], [PROMPTS[1][k]], [PROMPTS[2][k]], lengths=[[40, 30, 24][k]], seed=11 + k)[0]
+        assert np.array_equal(one.codes, batch[k].codes)
+        np.testing.assert_allclose(one.features, batch[k].features, atol=1e-4)
+
+
+def test_with_guidance_1_the_unconditional_branch_has_no_effect(tok):
+    mask, res = _models(tok)
+    p = T2MPipeline(tok, mask, res, device="cpu")
+    before = p.generate(*PROMPTS, lengths=[40, 40, 40], seed=0, guidance=1.0, res_guidance=1.0)
+    ids = torch.randint(0, 32, (3, 10))
+    valid = torch.ones(3, 10, dtype=torch.bool)
+    cond = p.condition(*PROMPTS)
+    g4 = mask.guided_logits(ids, cond, valid, 4.0)
+    with torch.no_grad():
+        for m in (mask, res):
+            m.backbone.cond.null.add_(torch.randn_like(m.backbone.cond.null))
+    after = p.generate(*PROMPTS, lengths=[40, 40, 40], seed=0, guidance=1.0, res_guidance=1.0)
+    for x, y in zip(before, after):
+        assert np.array_equal(x.codes, y.codes)
+    assert not torch.allclose(mask.guided_logits(ids, cond, valid, 4.0), g4)  # with guidance it matters
+    assert torch.allclose(mask.guided_logits(ids, cond, valid, 1.0), mask(ids, cond, valid))
+
+
+def _train(model, batches, steps, lr=3e-3):
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for step in range(steps):
+        codes, cond = batches(step)
+        loss, logs = model.loss(codes, cond) if isinstance(model, ResidualTransformer) else model.loss(codes[..., 0], cond)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def test_transformers_learn_codes_that_follow_the_text(tok):
+    """Two texts, two code patterns (rising / falling base codes, residual layer j = base + j): after training,
+    generation gives each text its own pattern."""
+    mask, res = _models(tok, "tiny", dropout=0.0, layers=2)
+    words = ["the codes rise", "the codes fall"]
+    table = encode_condition(mask.config, load_text_encoder("minilm"), words, ["human"] * 2, ["male"] * 2)
+
+    def pattern(k, n):
+        base = torch.arange(n) if k == 0 else 31 - torch.arange(n)
+        return torch.stack([(base + j) % 32 for j in range(3)], -1)  # (n, 3)
+
+    def batches(step):
+        g = torch.Generator().manual_seed(step)
+        ks = torch.randint(0, 2, (16,), generator=g)
+        ns = torch.randint(6, MAX_TOKENS + 1, (16,), generator=g)
+        codes = torch.full((16, MAX_TOKENS, 3), -1)
+        for i, (k, n) in enumerate(zip(ks.tolist(), ns.tolist())):
+            codes[i, :n] = pattern(k, n)
+        return codes, {key: v[ks] for key, v in table.items()}
+
+    torch.manual_seed(0)
+    _train(mask, batches, 400)
+    _train(res, batches, 300)
+    p = T2MPipeline(tok, mask, res, device="cpu")
+    out = p.generate(words * 2, ["human"] * 4, ["male"] * 4, lengths=[40, 40, 48, 48], seed=0)
+    for k, m in enumerate(out):
+        want = pattern(k % 2, len(m.codes)).numpy()
+        assert (m.codes == want).mean() > 0.9, (words[k % 2], m.codes[:, 0])
+
+
+def test_length_estimator_learns_lengths_from_text_and_is_used(tok):
+    text = load_text_encoder("minilm")
+    captions = ["a short hop", "a long slow walk"]
+    tokens = torch.tensor([4, 11] * 50)
+    emb = text([captions[i % 2] for i in range(100)])
+    names = text(["human"] * 100), text(["male"] * 100)
+    cfg = LengthEstimatorConfig(min_tokens=2, max_tokens=MAX_TOKENS)
+    est, logs = fit_length_estimator(cfg, (emb, *names), tokens, steps=300, val=((emb, *names), tokens))
+    assert logs["val_mae_tokens"] < 0.5
+    mask, res = _models(tok)
+    p = T2MPipeline(tok, mask, res, length_estimator=est, device="cpu")
+    out = p.generate(captions, ["human"] * 2, ["male"] * 2, seed=0)
+    assert [len(m.features) for m in out] == [16, 44]
+    assert p.min_frames == 8 and p.max_frames == 48
+
+
+# ---- editing ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def source():
+    return joints_to_features(random_motion(HUMANML22, T=49, seed=3, turn_rate=0.03), HUMANML22)[0]  # (48, 263)
+
+
+@pytest.mark.parametrize("span", [(16, 32), (0, 16), (32, 48), (13, 30)])
+def test_editing_keeps_the_frames_outside_the_span(pipe, source, span):
+    a, b = span
+    src_joints = recover_joints(source, HUMANML22)
+    e = pipe.edit(source, "a person kicks", "human", "male", a, b, seed=1)
+    kept = np.r_[0:max(0, a - 8), min(48, b + 8):48]
+    assert np.array_equal(e.features[kept], source[kept])
+    err_mm = 1000 * np.linalg.norm(e.joints[kept] - src_joints[kept], axis=-1).max()
+    assert err_mm < 1.0
+    inside = 1000 * np.linalg.norm(e.joints[a:b] - src_joints[a:b], axis=-1).max()
+    assert inside > 10  # the span did change
+
+
+def test_editing_with_pose_anchor_keeps_features_and_the_prefix(pipe, source):
+    src_joints = recover_joints(source, HUMANML22)
+    e = pipe.edit(source, "a person kicks", "human", "male", 16, 24, seed=1, anchor="pose", boundary=4)
+    assert np.array_equal(e.features[:12], source[:12]) and np.array_equal(e.features[28:], source[28:])
+    assert 1000 * np.abs(e.joints[:12] - src_joints[:12]).max() < 1.0
+
+
+def test_edit_input_errors(pipe, source):
+    with pytest.raises(ValueError, match="does not lie inside"):
+        pipe.edit(source, "x", "human", "male", 40, 60)
+    with pytest.raises(ValueError, match="boundary must be 0-8"):
+        pipe.edit(source, "x", "human", "male", 4, 8, boundary=12)
+    with pytest.raises(ValueError, match=r"\(T, 263\)"):
+        pipe.edit(source[:, :100], "x", "human", "male", 4, 8)
+
+
+# ---- bad input ----------------------------------------------------------------------------------------------------
+def test_unknown_species_for_a_closed_vocabulary_is_explained(tok):
+    mask, res = _models(tok, species_vocab=["cat", "dog"], gender_vocab=["female", "male"])
+    p = T2MPipeline(tok, mask, res, device="cpu")
+    assert len(p.generate(["a cat walks"], ["cat"], ["male"], lengths=[16])) == 1
+    with pytest.raises(ValueError, match=r"unknown species 'zebra'.*knows cat, dog.*open-vocabulary"):
+        p.generate(["a zebra walks"], ["zebra"], ["male"], lengths=[16])
+
+
+def test_open_vocabulary_reads_an_unseen_species_by_name(pipe):
+    assert pipe.generate(["a zebra walks"], ["zebra"], ["female"], lengths=[16])[0].features.shape == (16, 263)
+
+
+def test_length_guidance_and_text_errors(pipe):
+    with pytest.raises(ValueError, match=r"outside this model's range 4-48 frames \(0.2-2.4 s at 20 fps\)"):
+        pipe.generate(["a person walks"], ["human"], ["male"], lengths=[1000])
+    with pytest.raises(ValueError, match="guidance scale must be >= 0"):
+        pipe.generate(["a person walks"], ["human"], ["male"], lengths=[16], guidance=-1)
+    with pytest.raises(ValueError, match="empty"):
+        pipe.generate([" "], ["human"], ["male"], lengths=[16])
+    with pytest.raises(ValueError, match="no length estimator"):
+        pipe.generate(["a person walks"], ["human"], ["male"])
+
+
+def test_a_transformer_from_another_tokenizer_is_refused(tok):
+    mask, res = _models(tok)
+    with pytest.raises(ValueError, match="trained on the codes of another tokenizer"):
+        T2MPipeline(_tokenizer(seed=5), mask, res, device="cpu")
+    other = create_rvqvae("tiny", skeleton="humanml22", num_quantizers=2)
+    with pytest.raises(ValueError, match="not a pair"):
+        T2MPipeline(other, mask, None, device="cpu")
+
+
+# ---- data, trainers and commands ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("t2m")
+    words = ["a person walks around", "someone turns on the spot"]
+    clips = [ClipRecord(f"c{i:02d}", random_motion(HUMANML22, T=41 + 4 * (i % 5), seed=i),
+                        [Caption(words[i % 2]), Caption(words[i % 2] + " slowly")], species="human",
+                        gender=("male", "female")[i % 2]) for i in range(24)]
+    ids = [c.id for c in clips]
+    write_dataset(root, clips, {"train": ids[:16], "val": ids[16:20], "test": ids[20:]}, HUMANML22)
+    return root
+
+
+def test_codes_are_cached_and_invalidated_by_a_new_tokenizer(folder, tmp_path, monkeypatch):
+    tok = _tokenizer()
+    items = MotionFolder(folder).load_split("train")
+    first = encode_items(tok, items, (0, 2), cache_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
+    assert all(len(c.codes) == 2 and c.codes[0].shape == (len(c.item.features) // 4, 3) for c in first)
+    batch = collate_codes([CodeDataset(first, MAX_TOKENS)[(i, i)] for i in range(4)])
+    assert batch["codes"].shape[2] == 3 and len(batch["caption"]) == 4
+
+    def boom(*a, **k):
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(type(tok), "encode", boom)
+    again = encode_items(tok, items, (0, 2), cache_dir=tmp_path)
+    assert all(np.array_equal(a.codes[1], b.codes[1]) for a, b in zip(first, again))
+    monkeypatch.undo()
+    with torch.no_grad():
+        tok.decoder.conv_out.bias.add_(1.0)
+    encode_items(tok, items, (0, 2), cache_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
+    import edit_t2m
+    import gen_t2m
+    import train_res_transformer
+    import train_t2m_transformer
+
+    tok_path = tmp_path / "tok.safetensors"
+    tok = _tokenizer()
+    tok.save(tok_path)
+    common = ["--data", str(folder), "--tokenizer", str(tok_path), "--config", "tiny", "--max-tokens", "12",
+              "--max-steps", "8", "--batch-size", "4", "--val-every", "4", "--ckpt-every", "4", "--no-progress",
+              "--cache-dir", str(tmp_path / "cache")]
+    train_t2m_transformer.main(common + ["--out", str(tmp_path / "t2m")])
+    train_res_transformer.main(common + ["--out", str(tmp_path / "res")])
+    metrics = (tmp_path / "t2m" / "metrics.csv").read_text()
+    assert "val_token_acc" in metrics
+    assert (tmp_path / "t2m" / "length_estimator.safetensors").is_file()
+    models = ["--tokenizer", str(tok_path), "--transformer", str(tmp_path / "t2m" / "model.safetensors"),
+              "--residual", str(tmp_path / "res" / "model.safetensors"),
+              "--length-estimator", str(tmp_path / "t2m" / "length_estimator.safetensors")]
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("human#female#a woman walks around\n# a comment\nsomeone turns on the spot\n")
+    gen_t2m.main(["--text-file", str(prompts), "--species", "human", "--num-samples", "2", "--out",
+                  str(tmp_path / "gen")] + models)
+    outs = sorted((tmp_path / "gen").iterdir())
+    assert len(outs) == 4
+    meta = json.loads((outs[0] / "prompt.json").read_text())
+    assert (meta["species"], meta["gender"], meta["seed"]) == ("human", "female", 0)
+    joints = np.load(outs[0] / "joints.npy")
+    assert joints.shape[1:] == (22, 3) and (outs[0] / "motion.mp4").stat().st_size > 1000
+    assert np.load(outs[0] / "codes.npy").shape == (math.ceil(len(joints) / 4), 3)
+    edit_t2m.main(["--source", str(outs[0]), "--suffix", "8", "--text", "she stops", "--no-video",
+                   "--out", str(tmp_path / "edit")] + models)
+    edited = np.load(tmp_path / "edit" / "features.npy")
+    src = np.load(outs[0] / "features.npy")
+    assert edited.shape == src.shape and np.array_equal(edited[: len(src) - 16], src[: len(src) - 16])
+    assert "regenerated" in capsys.readouterr().out
+
+
+def test_generate_command_errors(tmp_path):
+    import gen_t2m
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n# only a comment\n")
+    with pytest.raises(SystemExit, match="holds no prompt"):
+        gen_t2m.main(["--text-file", str(empty)])
+    with pytest.raises(SystemExit, match="does not exist; give --checkpoints"):
+        gen_t2m.main(["--text", "a dog runs", "--checkpoints", str(tmp_path)])
+    bad = tmp_path / "bad.txt"
+    bad.write_text("cat#a cat walks\n")
+    with pytest.raises(SystemExit, match="line 1"):
+        gen_t2m.main(["--text-file", str(bad)])
+    with pytest.raises(SystemExit, match="guidance scale must be >= 0"):
+        gen_t2m.main(["--text", "a dog runs", "--guidance", "-2"])
+
+
+def test_generated_motions_are_scored_by_the_guo_protocol(pipe, folder):
+    from eval.evaluator import EvaluatorConfig, TextMotionEvaluator
+    from eval.t2m import evaluate, generated_motions, generated_multimodality, markdown_table, real_motions
+    from models.text_encoder import CaptionBank
+
+    torch.manual_seed(0)
+    evaluator = TextMotionEvaluator(EvaluatorConfig(skeleton="humanml22", backbone="tiny", embed_dim=8))
+    items = MotionFolder(folder).load_split("train") * 2  # R-precision needs a batch of 32
+    r = evaluate(evaluator, CaptionBank("minilm"), items, {"real": real_motions, "generated": generated_motions(pipe)},
+                 repeats=2)
+    assert r["real"]["fid"][0] == pytest.approx(0.0, abs=1e-6) and r["generated"]["fid"][0] > 0
+    mm = generated_multimodality(evaluator, pipe, items, prompts=3, samples=4, pairs=2)
+    assert mm > 0
+    r["generated"]["multimodality"] = mm
+    assert f"{mm:.3f}" in markdown_table(r)

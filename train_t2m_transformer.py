@@ -1,0 +1,80 @@
+"""Train the masked transformer (base-layer codes from text, species and gender) on a frozen tokenizer's codes,
+and the length estimator beside it (OUT/length_estimator.safetensors).
+
+    python train_t2m_transformer.py --data data/zoo/animals --tokenizer runs/vq_animals/model.safetensors \\
+        --out runs/t2m_animals [--evaluator runs/eval_animals/model.safetensors]
+    python train_t2m_transformer.py ... --resume                                      # after a kill
+    accelerate launch --multi_gpu --num_processes 2 train_t2m_transformer.py ...     # (CPU: gloo)
+
+The data set's codes are computed once and cached under --cache-dir (recomputed when the tokenizer changes).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from models.checkpoint import CheckpointError
+from models.mask_transformer.length_estimator import LengthEstimatorConfig, fit_length_estimator
+from models.mask_transformer.mask_transformer import MaskTransformer, MaskTransformerConfig
+from models.vq.rvqvae import RVQVAE
+from utils.dataset import DataError, MotionFolder
+from utils.t2m_task import TransformerTask, add_t2m_args, check_tokenizer, new_model_config
+from utils.training import TrainConfig, add_train_args, join_processes, train, train_config_from_args
+
+
+def fit_lengths(task: TransformerTask, config: MaskTransformerConfig, path: Path, seed: int) -> dict:
+    """The length estimator on every (caption, species, gender) of the train split -> its token count."""
+    def table(items):
+        rows = [(c.text, it.species, it.gender, min(len(it.features), config.max_tokens * config.frames_per_token)
+                 // config.frames_per_token) for it in items for c in it.captions]
+        emb = tuple(task.bank([r[i] for r in rows]) for i in range(3))
+        return emb, torch.tensor([r[3] for r in rows])
+
+    train_cond, train_tokens = table(task.train_items)
+    val = table(task.val_items) if task.val_items else None
+    cfg = LengthEstimatorConfig(cond_dim=config.cond_dim, min_tokens=int(train_tokens.min()),
+                                max_tokens=config.max_tokens, frames_per_token=config.frames_per_token,
+                                text_encoder=config.text_encoder)
+    model, logs = fit_length_estimator(cfg, train_cond, train_tokens, seed=seed, val=val)
+    model.save(path, logs)
+    return logs
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_t2m_args(p)
+    defaults = TrainConfig(out_dir="", max_steps=3000, batch_size=64, lr=2e-4, weight_decay=1e-5,
+                           warmup_steps=200, val_every=500, ckpt_every=250)
+    add_train_args(p, defaults)
+    args = p.parse_args(argv)
+    cfg = train_config_from_args(args, args.out)
+    state = join_processes()
+    try:
+        folder = MotionFolder(args.data, strict=args.strict)
+        tokenizer = RVQVAE.load(args.tokenizer)
+        if not folder.spec.same_layout(tokenizer.spec):
+            raise ValueError(f"{args.tokenizer} tokenizes {tokenizer.spec.name!r} motions, {args.data} holds "
+                             f"{folder.spec.name!r}")
+        if args.resume:
+            model = MaskTransformer.load(Path(args.out) / "model.safetensors")
+            check_tokenizer(model, tokenizer, args.tokenizer)
+        else:
+            model = MaskTransformer(new_model_config(MaskTransformerConfig, args, tokenizer, folder))
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        task = TransformerTask(model, tokenizer, folder, args, residual=False)
+        lengths = Path(args.out) / "length_estimator.safetensors"
+        if state.is_main_process and not lengths.is_file():
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            state.print("length estimator:", json.dumps(fit_lengths(task, model.config, lengths, cfg.seed)))
+    except (DataError, CheckpointError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    last = train(task, cfg, resume=args.resume)
+    state.print(json.dumps(last, indent=1))
+
+
+if __name__ == "__main__":
+    main()

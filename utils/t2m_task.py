@@ -1,0 +1,139 @@
+"""What train_t2m_transformer.py and train_res_transformer.py share: the cached codes of a data set under a frozen
+tokenizer, the condition embeddings, the loss call, validation (token accuracy; with an evaluator, FID and
+R-precision of generated motion on a val subset) and the export. The loop itself is utils.training.train."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from models.checkpoint import weights_digest
+from models.mask_transformer.backbone import encode_condition
+from models.mask_transformer.mask_transformer import T2M_CONFIGS, MaskTransformer, transformer_config
+from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank
+from models.vq.rvqvae import RVQVAE
+from utils.codes import CodeDataset, collate_codes, encode_items
+from utils.dataset import MotionFolder
+
+
+def add_t2m_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="data set folder (new_joint_vecs/, texts/, splits, Mean/Std)")
+    p.add_argument("--tokenizer", required=True, help="the trained tokenizer (model.safetensors of train_vq.py)")
+    p.add_argument("--out", required=True, help="run folder: model.safetensors, metrics.csv, state/")
+    p.add_argument("--config", default="cpu", choices=sorted(T2M_CONFIGS), help="named transformer size")
+    p.add_argument("--text-encoder", default="minilm", choices=sorted(TEXT_ENCODER_DIMS))
+    p.add_argument("--text-encoder-path", help="CLIP weights file (for --text-encoder clip)")
+    p.add_argument("--closed-vocab", action="store_true",
+                   help="learn a table of the training data's species and genders instead of reading names as text")
+    p.add_argument("--cond-drop", type=float, default=0.1, help="share of samples trained without the condition")
+    p.add_argument("--max-tokens", type=int, default=49, help="longest motion in tokens (49 = 196 frames)")
+    p.add_argument("--offsets", default="0,2", help="start offsets (frames) at which each clip is tokenized")
+    p.add_argument("--cache-dir", default=".cache/codes", help="where the data set's codes are cached")
+    p.add_argument("--evaluator", help="evaluator checkpoint: validation also reports FID / R-precision")
+    p.add_argument("--val-items", type=int, default=64, help="val clips used by the evaluator validation")
+    p.add_argument("--strict", action="store_true", help="stop at the first bad clip instead of skipping it")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+
+
+class TransformerTask:
+    """A masked (`residual=False`) or residual transformer trained on a frozen tokenizer's codes."""
+
+    def __init__(self, model, tokenizer: RVQVAE, folder: MotionFolder, args, residual: bool,
+                 base_transformer: MaskTransformer | None = None):
+        self.model, self.tokenizer, self.residual = model, tokenizer.eval(), residual
+        self.base_transformer = base_transformer
+        offsets = tuple(int(o) for o in args.offsets.split(","))
+        self.train_items = folder.load_split("train")
+        clips = encode_items(tokenizer, self.train_items, offsets, cache_dir=args.cache_dir,
+                             text_encoder_path=args.text_encoder_path)
+        self.dataset = CodeDataset(clips, model.config.max_tokens)
+        self.collate_fn = collate_codes
+        self.val_items = folder.load_split("val") if "val" in folder.available_splits() else []
+        self.val_codes = encode_items(tokenizer, self.val_items, (0,), cache_dir=args.cache_dir,
+                                      text_encoder_path=args.text_encoder_path)
+        self.bank = CaptionBank(model.config.text_encoder, args.text_encoder_path)
+        names = [it.species for it in self.train_items] + [it.gender for it in self.train_items]
+        self.bank([c.text for it in self.train_items + self.val_items for c in it.captions] + names)
+        self.evaluator = None
+        if args.evaluator:
+            from eval.evaluator import TextMotionEvaluator
+            self.evaluator = TextMotionEvaluator.load(args.evaluator)
+            self.eval_bank = CaptionBank(self.evaluator.config.text_encoder)
+        self.val_eval_items = self.val_items[: args.val_items]
+
+    def cond(self, captions, species, genders, device) -> dict[str, torch.Tensor]:
+        return encode_condition(self.model.config, lambda t: self.bank(t).to(device), captions, species, genders)
+
+    def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        codes = batch["codes"]
+        cond = self.cond(batch["caption"], batch["species"], batch["gender"], codes.device)
+        return model.loss(codes, cond) if self.residual else model.loss(codes[..., 0], cond)
+
+    @torch.no_grad()
+    def validate(self, model) -> dict[str, float]:
+        if not self.val_items:
+            return {}
+        device = next(model.parameters()).device
+        data = CodeDataset(self.val_codes, model.config.max_tokens, random_crop=False)
+        ce, acc, n = 0.0, 0.0, 0
+        with torch.random.fork_rng(devices=[]):  # the masks drawn here must not move the training run's RNG
+            torch.manual_seed(0)
+            for a in range(0, len(data), 64):
+                batch = collate_codes([data[i] for i in range(a, min(a + 64, len(data)))])
+                codes = batch["codes"].to(device)
+                cond = self.cond(batch["caption"], batch["species"], batch["gender"], device)
+                _, logs = model.loss(codes, cond) if self.residual else model.loss(codes[..., 0], cond)
+                k = len(codes)
+                ce, acc, n = ce + logs["ce"] * k, acc + logs["acc"] * k, n + k
+        out = {"ce": ce / n, "token_acc": acc / n}
+        if self.evaluator is not None:
+            out.update(self._evaluate_generated(model))
+        return out
+
+    def _evaluate_generated(self, model) -> dict[str, float]:
+        from eval.metrics import fid, r_precision
+        from eval.t2m import embed_motions, embed_texts
+        from models.mask_transformer.pipeline import T2MPipeline
+
+        if self.residual and self.base_transformer is None:
+            return {}
+        device = next(model.parameters()).device
+        pipe = T2MPipeline(self.tokenizer, self.base_transformer if self.residual else model,
+                           model if self.residual else None, device=device)
+        items = [it for it in self.val_eval_items if len(it.features) >= pipe.unit]
+        motions = []
+        for a in range(0, len(items), 32):
+            chunk = items[a:a + 32]
+            gen = pipe.generate([it.captions[0].text for it in chunk], [it.species for it in chunk],
+                                [it.gender for it in chunk], [min(len(it.features), pipe.max_frames) for it in chunk],
+                                seed=a)
+            motions += [m.features for m in gen]
+        ev = self.evaluator.to(device)
+        real = embed_motions(ev, [it.features for it in items])
+        fake = embed_motions(ev, motions)
+        text = embed_texts(ev, self.eval_bank, [it.captions[0].text for it in items])
+        batch = min(32, len(items))
+        return {"fid": fid(real, fake), "top1": float(r_precision(text, fake, batch=batch)[0][0]),
+                "top1_real": float(r_precision(text, real, batch=batch)[0][0])}
+
+    def export(self, model, path: Path, extra: dict) -> None:
+        model.save(path, extra)
+
+
+def new_model_config(config_class, args, tokenizer: RVQVAE, folder: MotionFolder):
+    """The transformer's config for this tokenizer, data set and command line."""
+    items = folder.load_split("train")
+    vocab = dict(species_vocab=sorted({it.species for it in items}), gender_vocab=sorted({it.gender for it in items})) \
+        if args.closed_vocab else {}
+    t = tokenizer.config
+    return transformer_config(
+        config_class, args.config, num_tokens=t.codebook_size, num_quantizers=t.num_quantizers,
+        max_tokens=args.max_tokens, frames_per_token=t.frames_per_token, text_encoder=args.text_encoder,
+        cond_dim=TEXT_ENCODER_DIMS[args.text_encoder], cond_drop_prob=args.cond_drop, skeleton=t.skeleton,
+        tokenizer_sha256=weights_digest(tokenizer), **vocab)
+
+
+def check_tokenizer(model, tokenizer: RVQVAE, path: str) -> None:
+    if model.config.tokenizer_sha256 != weights_digest(tokenizer):
+        raise ValueError(f"the run being resumed was trained on another tokenizer than {path}")
