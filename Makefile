@@ -79,6 +79,32 @@ $(RUNS)/eval_%/model.safetensors: | venv
 		--lr 5e-4 --warmup-steps 100 --val-every 350 --ckpt-every 100 --no-progress \
 		$(if $(wildcard $(RUNS)/eval_$*/state),--resume,)
 
+# Text to motion on the zoo tokenizers: the two masked transformers side by side (one core each, bfloat16
+# autocast), then the two residual transformers. The codes of each data set are computed once (.cache/codes).
+T2M_STEPS ?= 4000
+RES_STEPS ?= 3000
+T2M_FLAGS = --config cpu --threads 1 --mixed-precision bf16 --lr 4e-4 --warmup-steps 200 --ckpt-every 250 --no-progress
+
+.PHONY: train-t2m-zoo
+
+train-t2m-zoo: zoo
+	$(MAKE) -j2 $(RUNS)/t2m_animals/model.safetensors $(RUNS)/t2m_people/model.safetensors
+	$(MAKE) -j2 $(RUNS)/res_animals/model.safetensors $(RUNS)/res_people/model.safetensors
+
+$(RUNS)/t2m_%/model.safetensors: | venv
+	$(PY) train_t2m_transformer.py --data $(ZOO)/$* --tokenizer $(RUNS)/vq_$*/model.safetensors --out $(RUNS)/t2m_$* \
+		$(T2M_FLAGS) --max-steps $(T2M_STEPS) --val-every 500 --evaluator $(RUNS)/eval_$*/model.safetensors \
+		$(if $(wildcard $(RUNS)/t2m_$*/state),--resume,)
+
+$(RUNS)/res_%/model.safetensors: | venv
+	$(PY) train_res_transformer.py --data $(ZOO)/$* --tokenizer $(RUNS)/vq_$*/model.safetensors --out $(RUNS)/res_$* \
+		$(T2M_FLAGS) --max-steps $(RES_STEPS) --val-every 500 $(if $(wildcard $(RUNS)/res_$*/state),--resume,)
+
+T2M_EVAL = $(if $(wildcard $(RUNS)/t2m_$(1)/model.safetensors),--transformer $(RUNS)/t2m_$(1)/model.safetensors \
+	--residual $(RUNS)/res_$(1)/model.safetensors,)
+
 eval-t2m-zoo:
-	$(PY) eval_t2m.py --evaluator $(RUNS)/eval_animals/model.safetensors --data $(ZOO)/animals --out results/t2m_animals
-	$(PY) eval_t2m.py --evaluator $(RUNS)/eval_people/model.safetensors --data $(ZOO)/people --out results/t2m_people
+	$(PY) eval_t2m.py --evaluator $(RUNS)/eval_animals/model.safetensors --data $(ZOO)/animals \
+		--tokenizer $(RUNS)/vq_animals/model.safetensors $(call T2M_EVAL,animals) --out results/t2m_animals
+	$(PY) eval_t2m.py --evaluator $(RUNS)/eval_people/model.safetensors --data $(ZOO)/people \
+		--tokenizer $(RUNS)/vq_people/model.safetensors $(call T2M_EVAL,people) --out results/t2m_people

@@ -8,11 +8,16 @@ Each distinct text is encoded once per call; texts longer than the encoder's lim
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import logging
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
+
+from utils.io import atomic_write_bytes
 
 log = logging.getLogger("zoomotion.text")
 
@@ -109,11 +114,35 @@ def condition_texts(species: list[str], genders: list[str]) -> list[str]:
 
 
 class CaptionBank:
-    """Frozen sentence embeddings of every caption met, each encoded once."""
+    """Frozen sentence embeddings of every caption met, each encoded once.
 
-    def __init__(self, kind: str, path: str | None = None):
+    With `cache_dir`, `preload(texts)` keeps the embeddings of a whole data set in a file named by the encoder and
+    the texts, so the next run (another trainer on the same data) reads them instead of encoding again.
+    """
+
+    def __init__(self, kind: str, path: str | None = None, cache_dir: str | Path | None = None):
+        self.kind, self.path, self.cache_dir = kind, path, cache_dir
         self.encoder = load_text_encoder(kind, path=path)
         self.table: dict[str, torch.Tensor] = {}
+
+    def preload(self, texts: list[str]) -> None:
+        unique = sorted(set(texts) - set(self.table))
+        file = None
+        if self.cache_dir is not None and unique:
+            h = hashlib.sha256(f"{self.kind}:{self.path}".encode())
+            for t in unique:
+                h.update(t.encode() + b"\0")
+            file = Path(self.cache_dir) / f"text-{self.kind}-{h.hexdigest()[:20]}.pt"
+            if file.is_file():
+                emb = torch.load(file, map_location="cpu", weights_only=True)
+                if emb.shape[0] == len(unique):
+                    self.table.update(zip(unique, emb))
+                    return
+        self(unique)
+        if file is not None:
+            buf = io.BytesIO()
+            torch.save(torch.stack([self.table[t] for t in unique]).cpu(), buf)
+            atomic_write_bytes(file, buf.getvalue())
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         missing = sorted(set(texts) - set(self.table))

@@ -52,9 +52,9 @@ class TransformerTask:
         self.val_items = folder.load_split("val") if "val" in folder.available_splits() else []
         self.val_codes = encode_items(tokenizer, self.val_items, (0,), cache_dir=args.cache_dir,
                                       text_encoder_path=args.text_encoder_path)
-        self.bank = CaptionBank(model.config.text_encoder, args.text_encoder_path)
+        self.bank = CaptionBank(model.config.text_encoder, args.text_encoder_path, cache_dir=args.cache_dir)
         names = [it.species for it in self.train_items] + [it.gender for it in self.train_items]
-        self.bank([c.text for it in self.train_items + self.val_items for c in it.captions] + names)
+        self.bank.preload([c.text for it in self.train_items + self.val_items for c in it.captions] + names)
         self.evaluator = None
         if args.evaluator:
             from eval.evaluator import TextMotionEvaluator

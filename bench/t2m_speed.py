@@ -1,0 +1,94 @@
+"""Text-to-motion latency per prompt, split by stage: text encoding, masked transformer (all decoding steps),
+residual transformer, tokenizer decoding. 196 frames (49 tokens), 10 steps, guidance on (4 and 5), float32 and
+bfloat16 autocast, batch 1 and 32.
+
+    python bench/t2m_speed.py [--sizes momask cpu] [--batches 1 32] [--threads 2] [--out results/bench_t2m]
+
+Sizes: `momask` is MoMask's released size (RVQ 6 x 512 codes at width 512 on HumanML3D's 263 features,
+transformers latent 384 / 8 layers / 6 heads / ff 1024, CLIP ViT-B/32 text encoder); `cpu` is our default
+(the zoo models' sizes, MiniLM). Weights are freshly initialised: the work does not depend on their values.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from models.checkpoint import weights_digest  # noqa: E402
+from models.mask_transformer.mask_transformer import MaskTransformer, MaskTransformerConfig, \
+    transformer_config  # noqa: E402
+from models.mask_transformer.pipeline import T2MPipeline  # noqa: E402
+from models.mask_transformer.residual_transformer import ResidualTransformer, \
+    ResidualTransformerConfig  # noqa: E402
+from models.text_encoder import TEXT_ENCODER_DIMS  # noqa: E402
+from models.vq.rvqvae import create_rvqvae  # noqa: E402
+from utils.io import write_report  # noqa: E402
+
+SIZES = {"momask": ("momask", "momask", "clip"), "cpu": ("cpu", "cpu", "minilm")}  # vq, transformers, text
+PROMPT = "a person walks forward, turns around and jumps twice"
+STAGES = ("text", "mask_transformer", "residual_transformer", "decode")
+
+
+def build(size: str) -> T2MPipeline:
+    vq_name, t_name, text = SIZES[size]
+    torch.manual_seed(0)
+    tok = create_rvqvae(vq_name, skeleton="humanml22", text_encoder=text, cond_dim=TEXT_ENCODER_DIMS[text]).eval()
+    common = dict(num_tokens=tok.config.codebook_size, num_quantizers=tok.config.num_quantizers, max_tokens=49,
+                  text_encoder=text, cond_dim=TEXT_ENCODER_DIMS[text], skeleton="humanml22",
+                  tokenizer_sha256=weights_digest(tok))
+    mask = MaskTransformer(transformer_config(MaskTransformerConfig, t_name, **common))
+    res = ResidualTransformer(transformer_config(ResidualTransformerConfig, t_name, **common))
+    return T2MPipeline(tok, mask, res, device="cpu")
+
+
+def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int) -> dict:
+    texts = [f"{PROMPT} ({k})" for k in range(batch)]  # distinct texts: each is encoded
+    args = (texts, ["human"] * batch, ["male"] * batch)
+    kw = dict(lengths=[196] * batch, steps=10, guidance=4.0, res_guidance=5.0, bf16=bf16)
+    pipe.generate(*args, **kw)  # warm-up
+    runs = []
+    for r in range(repeats):
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        pipe.generate(*args, seed=r, timings=timings, **kw)
+        timings["total"] = time.perf_counter() - t0
+        runs.append(timings)
+    med = {k: statistics.median(run[k] for run in runs) for k in ("total",) + STAGES}
+    return {k: 1000 * v / batch for k, v in med.items()}  # ms per prompt
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", default=["momask", "cpu"], choices=sorted(SIZES))
+    p.add_argument("--batches", nargs="+", type=int, default=[1, 32])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", help="write OUT.json and OUT.md")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    lines = ["| size | batch | precision | ms / prompt | text | masked (10 steps) | residual | decode |",
+             "|---|---|---|---|---|---|---|---|"]
+    for size in args.sizes:
+        pipe = build(size)
+        for batch in args.batches:
+            for bf16 in (False, True):
+                r = time_call(pipe, batch, bf16, args.repeats)
+                rows.append({"size": size, "batch": batch, "precision": "bf16" if bf16 else "fp32", **r})
+                lines.append(f"| {size} | {batch} | {'bf16 autocast' if bf16 else 'fp32'} | **{r['total']:.1f}** | "
+                             + " | ".join(f"{r[s]:.1f}" for s in STAGES) + " |")
+                print(lines[-1], flush=True)
+    table = "\n".join(lines)
+    print(f"\n{torch.get_num_threads()} threads, torch {torch.__version__}\n{table}")
+    if args.out:
+        write_report(args.out, {"threads": args.threads, "rows": rows}, table)
+
+
+if __name__ == "__main__":
+    main()
