@@ -399,3 +399,22 @@ def test_generated_motions_are_scored_by_the_guo_protocol(pipe, folder):
     assert mm > 0
     r["generated"]["multimodality"] = mm
     assert f"{mm:.3f}" in markdown_table(r)
+
+
+def test_adherence_measures_read_direction_turn_and_height(pipe, tmp_path):
+    from eval.adherence import PROBES, markdown_table, measures, passes, run_probes
+
+    spec = HUMANML22
+    m = measures(spec)
+    walk = joints_to_features(random_motion(spec, T=61, seed=1, turn_rate=0.0), spec)[0]
+    x = walk.copy()
+    x[:, spec.slices.root_lin_vel] = [0.0, 0.05]  # straight forward in the body's frame
+    x[:, spec.slices.root_rot_vel.start] = -0.01  # the features' sign convention for a left turn
+    j = recover_joints(x, spec)
+    assert m["direction"](x, j) > 0 and m["turn"](x, j) > 0
+    assert m["speed"](x, j) == pytest.approx(0.05 * 20, rel=1e-5)
+    assert passes("sign", 1.0, -1.0) and not passes("sign", 1.0, 0.5) and passes("less", 0.2, 0.9)
+    r = run_probes(pipe, {"human": ("person", "male")}, samples=2)
+    assert set(r) == {f"{p.name}/{ph}" for p in PROBES for ph in ("seen", "new")}
+    assert all(0 <= row["human"]["score"] <= 1 for row in r.values())
+    assert "| direction | new |" in markdown_table(r)
