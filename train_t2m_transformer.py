@@ -19,10 +19,9 @@ import torch
 from models.checkpoint import CheckpointError
 from models.mask_transformer.length_estimator import LengthEstimatorConfig, fit_length_estimator
 from models.mask_transformer.mask_transformer import MaskTransformer, MaskTransformerConfig
-from models.vq.rvqvae import RVQVAE
-from utils.dataset import DataError, MotionFolder
-from utils.t2m_task import TransformerTask, add_t2m_args, check_tokenizer, new_model_config
-from utils.training import TrainConfig, add_train_args, join_processes, train, train_config_from_args
+from utils.dataset import DataError
+from utils.t2m_task import TransformerTask, add_t2m_args, load_run
+from utils.training import join_processes, train, train_config_from_args
 
 
 def fit_lengths(task: TransformerTask, config: MaskTransformerConfig, path: Path, seed: int) -> dict:
@@ -46,25 +45,11 @@ def fit_lengths(task: TransformerTask, config: MaskTransformerConfig, path: Path
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_t2m_args(p)
-    defaults = TrainConfig(out_dir="", max_steps=3000, batch_size=64, lr=2e-4, weight_decay=1e-5,
-                           warmup_steps=200, val_every=500, ckpt_every=250)
-    add_train_args(p, defaults)
     args = p.parse_args(argv)
     cfg = train_config_from_args(args, args.out)
     state = join_processes()
     try:
-        folder = MotionFolder(args.data, strict=args.strict)
-        tokenizer = RVQVAE.load(args.tokenizer)
-        if not folder.spec.same_layout(tokenizer.spec):
-            raise ValueError(f"{args.tokenizer} tokenizes {tokenizer.spec.name!r} motions, {args.data} holds "
-                             f"{folder.spec.name!r}")
-        if args.resume:
-            model = MaskTransformer.load(Path(args.out) / "model.safetensors")
-            check_tokenizer(model, tokenizer, args.tokenizer)
-        else:
-            model = MaskTransformer(new_model_config(MaskTransformerConfig, args, tokenizer, folder))
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        folder, tokenizer, model = load_run(args, MaskTransformer, MaskTransformerConfig)
         task = TransformerTask(model, tokenizer, folder, args, residual=False)
         lengths = Path(args.out) / "length_estimator.safetensors"
         if state.is_main_process and not lengths.is_file():

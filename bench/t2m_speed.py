@@ -11,7 +11,6 @@ transformers latent 384 / 8 layers / 6 heads / ff 1024, CLIP ViT-B/32 text encod
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time

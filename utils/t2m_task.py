@@ -15,9 +15,11 @@ from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank
 from models.vq.rvqvae import RVQVAE
 from utils.codes import CodeDataset, collate_codes, encode_items
 from utils.dataset import MotionFolder
+from utils.training import TrainConfig, add_train_args
 
 
 def add_t2m_args(p: argparse.ArgumentParser) -> None:
+    """The flags both transformer trainers take, the shared training-loop flags included."""
     p.add_argument("--data", required=True, help="data set folder (new_joint_vecs/, texts/, splits, Mean/Std)")
     p.add_argument("--tokenizer", required=True, help="the trained tokenizer (model.safetensors of train_vq.py)")
     p.add_argument("--out", required=True, help="run folder: model.safetensors, metrics.csv, state/")
@@ -34,6 +36,8 @@ def add_t2m_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-items", type=int, default=64, help="val clips used by the evaluator validation")
     p.add_argument("--strict", action="store_true", help="stop at the first bad clip instead of skipping it")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    add_train_args(p, TrainConfig(out_dir="", max_steps=3000, batch_size=64, lr=2e-4, weight_decay=1e-5,
+                                  warmup_steps=200, val_every=500, ckpt_every=250))
 
 
 class TransformerTask:
@@ -134,6 +138,23 @@ def new_model_config(config_class, args, tokenizer: RVQVAE, folder: MotionFolder
         tokenizer_sha256=weights_digest(tokenizer), **vocab)
 
 
-def check_tokenizer(model, tokenizer: RVQVAE, path: str) -> None:
-    if model.config.tokenizer_sha256 != weights_digest(tokenizer):
-        raise ValueError(f"the run being resumed was trained on another tokenizer than {path}")
+def load_run(args, model_class, config_class, **config_fields):
+    """-> (data folder, frozen tokenizer, model): the run's model when resuming (it must have been trained on this
+    tokenizer), else a new one for this tokenizer, data set and command line."""
+    if args.threads:  # before the data set's codes are computed
+        torch.set_num_threads(args.threads)
+    folder = MotionFolder(args.data, strict=args.strict)
+    tokenizer = RVQVAE.load(args.tokenizer)
+    if not folder.spec.same_layout(tokenizer.spec):
+        raise ValueError(f"{args.tokenizer} tokenizes {tokenizer.spec.name!r} motions, {args.data} holds "
+                         f"{folder.spec.name!r}")
+    if args.resume:
+        model = model_class.load(Path(args.out) / "model.safetensors")
+        if model.config.tokenizer_sha256 != weights_digest(tokenizer):
+            raise ValueError(f"the run being resumed was trained on another tokenizer than {args.tokenizer}")
+    else:
+        config = new_model_config(config_class, args, tokenizer, folder)
+        for k, v in config_fields.items():
+            setattr(config, k, v)
+        model = model_class(config)
+    return folder, tokenizer, model
