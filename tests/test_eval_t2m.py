@@ -4,7 +4,7 @@ import torch
 
 from conftest import random_motion
 from eval.evaluator import EvaluatorConfig, TextMotionEvaluator
-from eval.t2m import evaluate, markdown_table, real_motions, species_probe
+from eval.t2m import SpeciesProbe, evaluate, markdown_table, real_motions
 from models.text_encoder import CaptionBank
 from utils.dataset import Caption, MotionItem
 from utils.features import joints_to_features
@@ -16,8 +16,18 @@ def test_species_probe_separates_separable_embeddings():
     centers = {"dog": np.array([3.0, 0, 0]), "cat": np.array([0, 3.0, 0]), "horse": np.array([0, 0, 3.0])}
     names = list(centers) * 30
     emb = np.stack([centers[n] for n in names]) + rng.normal(scale=0.3, size=(90, 3))
-    assert species_probe(emb, names, emb, names) == pytest.approx(1.0)
-    assert np.isnan(species_probe(emb, ["dog"] * 90, emb, names))
+    assert SpeciesProbe(emb, names).accuracy(emb, names) == pytest.approx(1.0)
+    assert np.isnan(SpeciesProbe(emb, ["dog"] * 90).accuracy(emb, names))
+
+
+def test_species_probe_reads_species_that_are_not_linearly_separable():
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(600, 4))
+    radius = np.linalg.norm(emb[:, :2], axis=1)
+    names = ["cat" if r < 1.1 else "horse" for r in radius]  # an inner disc and a ring around it
+    train, test = slice(0, 400), slice(400, 600)
+    probe = SpeciesProbe(emb[train], names[train])
+    assert probe.accuracy(emb[test], names[test]) > 0.9
 
 
 def test_guo_protocol_runs_end_to_end_on_a_tiny_evaluator():
