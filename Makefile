@@ -81,8 +81,8 @@ $(RUNS)/eval_%/model.safetensors: | venv
 
 # Text to motion on the zoo tokenizers: the two masked transformers side by side (one core each, bfloat16
 # autocast), then the two residual transformers. The codes of each data set are computed once (.cache/codes).
-T2M_STEPS ?= 4000
-RES_STEPS ?= 3000
+T2M_STEPS ?= 3000
+RES_STEPS ?= 2000
 T2M_FLAGS = --config cpu --threads 1 --mixed-precision bf16 --lr 4e-4 --warmup-steps 200 --ckpt-every 250 --no-progress
 
 .PHONY: train-t2m-zoo
