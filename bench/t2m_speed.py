@@ -46,6 +46,17 @@ def build(size: str) -> T2MPipeline:
     return T2MPipeline(tok, mask, res, device="cpu")
 
 
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
+    """GFLOP/s of an n x n matmul in `dtype` on this machine now: the yardstick for the latencies of the same run."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    for _ in range(3):
+        a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+
+
 def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int) -> dict:
     texts = [f"{PROMPT} ({k})" for k in range(batch)]  # distinct texts: each is encoded
     args = (texts, ["human"] * batch, ["male"] * batch)
@@ -71,6 +82,8 @@ def main() -> None:
     p.add_argument("--out", help="write OUT.json and OUT.md")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    print(f"matmul peak now: {peak['fp32']:.0f} GFLOP/s float32, {peak['bf16']:.0f} GFLOP/s bfloat16", flush=True)
     rows = []
     lines = ["| size | batch | precision | ms / prompt | text | masked (10 steps) | residual | decode |",
              "|---|---|---|---|---|---|---|---|"]
@@ -84,9 +97,11 @@ def main() -> None:
                              + " | ".join(f"{r[s]:.1f}" for s in STAGES) + " |")
                 print(lines[-1], flush=True)
     table = "\n".join(lines)
-    print(f"\n{torch.get_num_threads()} threads, torch {torch.__version__}\n{table}")
+    table += (f"\n\n{args.threads} threads, torch {torch.__version__}; 2048 x 2048 matmul in the same run: "
+              f"{peak['fp32']:.0f} GFLOP/s float32, {peak['bf16']:.0f} GFLOP/s bfloat16")
+    print(table)
     if args.out:
-        write_report(args.out, {"threads": args.threads, "rows": rows}, table)
+        write_report(args.out, {"threads": args.threads, "matmul_gflops": peak, "rows": rows}, table)
 
 
 if __name__ == "__main__":
