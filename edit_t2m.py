@@ -19,6 +19,7 @@ import numpy as np
 
 from gen_t2m import add_sampling_args, pipeline_from, write_motion
 from models.checkpoint import CheckpointError
+from models.mask_transformer.pipeline import parse_frames
 from utils.features import joints_to_features
 
 
@@ -36,11 +37,6 @@ def read_source(path: Path, spec) -> np.ndarray:
     return x
 
 
-def frames(value: str, fps: float) -> int:
-    v = value.strip().lower()
-    return round(float(v[:-1]) * fps) if v.endswith("s") else int(v)
-
-
 def span_from(args, T: int, fps: float) -> tuple[int, int]:
     given = [x for x in (args.span, args.prefix, args.suffix) if x]
     if len(given) != 1:
@@ -48,11 +44,11 @@ def span_from(args, T: int, fps: float) -> tuple[int, int]:
     if args.span:
         if ":" not in args.span:
             raise ValueError(f"--span {args.span!r} must read START:END (frames, or seconds like 2s:4s)")
-        a, b = (frames(v, fps) for v in args.span.split(":", 1))
+        a, b = (parse_frames(v, fps) for v in args.span.split(":", 1))
     elif args.prefix:
-        a, b = 0, frames(args.prefix, fps)
+        a, b = 0, parse_frames(args.prefix, fps)
     else:
-        a, b = T - frames(args.suffix, fps), T
+        a, b = T - parse_frames(args.suffix, fps), T
     if not 0 <= a < b <= T:
         raise ValueError(f"the span [{a}, {b}) does not lie inside the source's {T} frames")
     return a, b

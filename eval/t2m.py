@@ -26,19 +26,29 @@ def real_motions(items: list[MotionItem], rng: np.random.Generator) -> list[np.n
     return [it.features for it in items]
 
 
+def item_frames(pipe, item: MotionItem) -> int:
+    """The length to generate for a data item: its own, within the model's range."""
+    return int(np.clip(len(item.features), pipe.min_frames, pipe.max_frames))
+
+
+def generate_for(pipe, items: list[MotionItem], captions: list[str], seed: int = 0, batch_size: int = 32,
+                 **sampling) -> list[np.ndarray]:
+    """Features generated for each item from the given caption, with its species, gender and length, in batches
+    (batch starting at item a seeded seed + a); `sampling` goes to T2MPipeline.generate."""
+    out = []
+    for a in range(0, len(items), batch_size):
+        chunk = items[a:a + batch_size]
+        gen = pipe.generate(captions[a:a + batch_size], [it.species for it in chunk], [it.gender for it in chunk],
+                            [item_frames(pipe, it) for it in chunk], seed=seed + a, **sampling)
+        out += [m.features for m in gen]
+    return out
+
+
 def generated_motions(pipe, batch_size: int = 32, seed: int = 0, **sampling) -> MotionSource:
-    """A motion source: each item generated from one of its captions (drawn by the round's rng), with its species,
-    gender and length (cropped to the model's range), in batches; `sampling` goes to T2MPipeline.generate."""
+    """A motion source: each item generated from one of its captions (drawn by the round's rng) by `generate_for`."""
     def source(items: list[MotionItem], rng: np.random.Generator) -> list[np.ndarray]:
         caps = [it.captions[int(rng.integers(len(it.captions)))].text for it in items]
-        out = []
-        for a in range(0, len(items), batch_size):
-            chunk = items[a:a + batch_size]
-            lengths = [int(np.clip(len(it.features), pipe.min_frames, pipe.max_frames)) for it in chunk]
-            gen = pipe.generate(caps[a:a + batch_size], [it.species for it in chunk], [it.gender for it in chunk],
-                                lengths, seed=seed + a, **sampling)
-            out += [m.features for m in gen]
-        return out
+        return generate_for(pipe, items, caps, seed, batch_size, **sampling)
     return source
 
 
@@ -50,9 +60,8 @@ def generated_multimodality(evaluator: TextMotionEvaluator, pipe, items: list[Mo
     chosen = [items[i] for i in rng.choice(len(items), min(prompts, len(items)), replace=False)]
     emb = []
     for k, it in enumerate(chosen):
-        n = int(np.clip(len(it.features), pipe.min_frames, pipe.max_frames))
         gen = pipe.generate([it.captions[0].text] * samples, [it.species] * samples, [it.gender] * samples,
-                            [n] * samples, seed=seed + k * samples, **sampling)
+                            [item_frames(pipe, it)] * samples, seed=seed + k * samples, **sampling)
         emb.append(embed_motions(evaluator, [m.features for m in gen]))
     return multimodality(np.stack(emb), pairs, rng)
 

@@ -49,7 +49,8 @@ def save_checkpoint(path: str | Path, kind: str, config: dict, state: dict[str, 
 
 
 def load_checkpoint(path: str | Path, kind: str) -> tuple[dict, dict[str, torch.Tensor], dict]:
-    """-> (config, state, extra) with extra["_sha256"] the weights' digest; raises CheckpointError for a missing, foreign, corrupt or wrong-kind file."""
+    """-> (config, state, extra) with extra["_sha256"] the weights' digest; raises CheckpointError for a missing,
+    foreign, corrupt or wrong-kind file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file does not exist")

@@ -276,6 +276,8 @@ def test_open_vocabulary_reads_an_unseen_species_by_name(pipe):
 def test_length_guidance_and_text_errors(pipe):
     with pytest.raises(ValueError, match=r"outside this model's range 4-48 frames \(0.2-2.4 s at 20 fps\)"):
         pipe.generate(["a person walks"], ["human"], ["male"], lengths=[1000])
+    with pytest.raises(ValueError, match=r"'2.5' is neither frames \(120\) nor seconds \(6s\)"):
+        pipe.generate(["a person walks"], ["human"], ["male"], lengths=["2.5"])
     with pytest.raises(ValueError, match="guidance scale must be >= 0"):
         pipe.generate(["a person walks"], ["human"], ["male"], lengths=[16], guidance=-1)
     with pytest.raises(ValueError, match="empty"):

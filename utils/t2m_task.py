@@ -11,6 +11,7 @@ import torch
 from models.checkpoint import weights_digest
 from models.mask_transformer.backbone import encode_condition
 from models.mask_transformer.mask_transformer import T2M_CONFIGS, MaskTransformer, transformer_config
+from models.mask_transformer.pipeline import T2MPipeline, check_pair
 from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank
 from models.vq.rvqvae import RVQVAE
 from utils.codes import CodeDataset, collate_codes, encode_items
@@ -46,6 +47,8 @@ class TransformerTask:
     def __init__(self, model, tokenizer: RVQVAE, folder: MotionFolder, args, residual: bool,
                  base_transformer: MaskTransformer | None = None):
         self.model, self.tokenizer, self.residual = model, tokenizer.eval(), residual
+        if base_transformer is not None:  # say so now, not at the first validation
+            check_pair(tokenizer, base_transformer, "masked transformer given by --transformer")
         self.base_transformer = base_transformer
         offsets = tuple(int(o) for o in args.offsets.split(","))
         self.train_items = folder.load_split("train")
@@ -97,8 +100,7 @@ class TransformerTask:
 
     def _evaluate_generated(self, model) -> dict[str, float]:
         from eval.metrics import fid, r_precision
-        from eval.t2m import embed_motions, embed_texts
-        from models.mask_transformer.pipeline import T2MPipeline
+        from eval.t2m import embed_motions, embed_texts, generate_for
 
         if self.residual and self.base_transformer is None:
             return {}
@@ -106,17 +108,12 @@ class TransformerTask:
         pipe = T2MPipeline(self.tokenizer, self.base_transformer if self.residual else model,
                            model if self.residual else None, device=device)
         items = [it for it in self.val_eval_items if len(it.features) >= pipe.unit]
-        motions = []
-        for a in range(0, len(items), 32):
-            chunk = items[a:a + 32]
-            gen = pipe.generate([it.captions[0].text for it in chunk], [it.species for it in chunk],
-                                [it.gender for it in chunk], [min(len(it.features), pipe.max_frames) for it in chunk],
-                                seed=a)
-            motions += [m.features for m in gen]
+        captions = [it.captions[0].text for it in items]
+        motions = generate_for(pipe, items, captions)
         ev = self.evaluator.to(device)
         real = embed_motions(ev, [it.features for it in items])
         fake = embed_motions(ev, motions)
-        text = embed_texts(ev, self.eval_bank, [it.captions[0].text for it in items])
+        text = embed_texts(ev, self.eval_bank, captions)
         batch = min(32, len(items))
         return {"fid": fid(real, fake), "top1": float(r_precision(text, fake, batch=batch)[0][0]),
                 "top1_real": float(r_precision(text, real, batch=batch)[0][0])}
@@ -127,9 +124,10 @@ class TransformerTask:
 
 def new_model_config(config_class, args, tokenizer: RVQVAE, folder: MotionFolder):
     """The transformer's config for this tokenizer, data set and command line."""
-    items = folder.load_split("train")
-    vocab = dict(species_vocab=sorted({it.species for it in items}), gender_vocab=sorted({it.gender for it in items})) \
-        if args.closed_vocab else {}
+    vocab = {}
+    if args.closed_vocab:
+        items = folder.load_split("train")
+        vocab = dict(species_vocab=sorted({it.species for it in items}), gender_vocab=sorted({it.gender for it in items}))
     t = tokenizer.config
     return transformer_config(
         config_class, args.config, num_tokens=t.codebook_size, num_quantizers=t.num_quantizers,

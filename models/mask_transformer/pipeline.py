@@ -39,6 +39,31 @@ class Motion:
     joints: np.ndarray  # (T, J, 3), recovered from the features
 
 
+def check_pair(tokenizer: RVQVAE, model, name: str = "transformer") -> None:
+    """A masked or residual transformer must predict this tokenizer's codes: same code grid, and (when the model
+    recorded one) the digest of the very weights whose codes it was trained on."""
+    tok, c = tokenizer.config, model.config
+    if (c.num_tokens, c.num_quantizers) != (tok.codebook_size, tok.num_quantizers):
+        raise ValueError(f"the {name} predicts {c.num_quantizers} x {c.num_tokens} codes, the tokenizer has "
+                         f"{tok.num_quantizers} x {tok.codebook_size}: they are not a pair")
+    sha = weights_digest(tokenizer)
+    if c.tokenizer_sha256 and c.tokenizer_sha256 != sha:
+        raise ValueError(f"the {name} was trained on the codes of another tokenizer (weights "
+                         f"{c.tokenizer_sha256[:12]}, this one is {sha[:12]}); give the tokenizer it was "
+                         f"trained with, or retrain it on this tokenizer's codes")
+
+
+def parse_frames(length: int | float | str, fps: float) -> int:
+    """A length in frames (120, "120") or seconds ("6s", "6.5 s") -> frames."""
+    if not isinstance(length, str):
+        return int(length)
+    s = length.strip().lower()
+    try:
+        return round(float(s[:-1]) * fps) if s.endswith("s") else int(s)
+    except ValueError:
+        raise ValueError(f"length {length!r} is neither frames (120) nor seconds (6s)") from None
+
+
 def top_k_filter(logits: torch.Tensor, ratio: float) -> torch.Tensor:
     """Keep the top `ratio` share of each row's logits (MoMask: 10%), the rest -inf."""
     k = max(1, math.ceil(ratio * logits.shape[-1]))
@@ -77,18 +102,9 @@ class T2MPipeline:
         self.min_frames = (length_estimator.config.min_tokens if length_estimator else 1) * self.unit
 
     def _check_pair(self) -> None:
-        tok, sha = self.tokenizer.config, weights_digest(self.tokenizer)
         for name, m in (("masked transformer", self.transformer), ("residual transformer", self.residual)):
-            if m is None:
-                continue
-            c = m.config
-            if (c.num_tokens, c.num_quantizers) != (tok.codebook_size, tok.num_quantizers):
-                raise ValueError(f"the {name} predicts {c.num_quantizers} x {c.num_tokens} codes, the tokenizer has "
-                                 f"{tok.num_quantizers} x {tok.codebook_size}: they are not a pair")
-            if c.tokenizer_sha256 and c.tokenizer_sha256 != sha:
-                raise ValueError(f"the {name} was trained on the codes of another tokenizer (weights "
-                                 f"{c.tokenizer_sha256[:12]}, this one is {sha[:12]}); give the tokenizer it was "
-                                 f"trained with, or retrain it on this tokenizer's codes")
+            if m is not None:
+                check_pair(self.tokenizer, m, name)
         if self.residual is not None and self.residual.config.text_encoder != self.transformer.config.text_encoder:
             raise ValueError("the masked and residual transformers use different text encoders")
 
@@ -105,14 +121,7 @@ class T2MPipeline:
 
     def frames_from(self, length: int | float | str) -> int:
         """A length as frames (int), or seconds ("6s", "6.5 s") -> frames, checked against the model's range."""
-        if isinstance(length, str):
-            s = length.strip().lower()
-            if s.endswith("s"):
-                frames = round(float(s[:-1]) * self.spec.fps)
-            else:
-                frames = int(s)
-        else:
-            frames = int(length)
+        frames = parse_frames(length, self.spec.fps)
         if not self.min_frames <= frames <= self.max_frames:
             raise ValueError(f"length {length!r} = {frames} frames is outside this model's range "
                              f"{self.min_frames}-{self.max_frames} frames ({self.min_frames / self.spec.fps:.1f}-"
