@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test clean-venv
+.PHONY: venv demo test clean-venv
 
 venv: $(STAMP)
 
@@ -12,6 +12,10 @@ $(STAMP): requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $(STAMP)
+
+# Generate motions from the example prompts with the bundled models (checkpoints/); prints where the files are.
+demo: venv
+	$(PY) demo.py
 
 test: venv
 	$(PY) -m pytest
@@ -108,3 +112,26 @@ eval-t2m-zoo:
 		--tokenizer $(RUNS)/vq_animals/model.safetensors $(call T2M_EVAL,animals) --out results/t2m_animals
 	$(PY) eval_t2m.py --evaluator $(RUNS)/eval_people/model.safetensors --data $(ZOO)/people \
 		--tokenizer $(RUNS)/vq_people/model.safetensors $(call T2M_EVAL,people) --out results/t2m_people
+
+# ---- the whole chain: train every zoo model, bundle them into checkpoints/, write the eval tables ---------------
+.PHONY: train-zoo bundle eval-bundled
+
+train-zoo: zoo
+	$(MAKE) train-vq-zoo
+	$(MAKE) train-evaluator-zoo
+	$(MAKE) train-lift-zoo
+	$(MAKE) train-t2m-zoo
+	$(MAKE) bundle
+	$(MAKE) eval-bundled
+
+bundle:
+	$(PY) bundle_models.py --runs $(RUNS) --out checkpoints
+
+# The model card's tables, from the bundled (float16) files.
+eval-bundled:
+	$(PY) eval_vq.py --data $(ZOO)/animals $(ZOO)/people --out results/bundled/eval_vq
+	$(PY) eval_lift.py --data $(ZOO)/people --out results/bundled/eval_lift_people
+	$(PY) eval_lift.py --data $(ZOO)/animals --out results/bundled/eval_lift_animals
+	for d in animals people; do $(PY) eval_t2m.py --data $(ZOO)/$$d --tokenizer checkpoints/$$d/tokenizer.safetensors \
+		--transformer checkpoints/$$d/mask_transformer.safetensors \
+		--residual checkpoints/$$d/residual_transformer.safetensors --out results/bundled/t2m_$$d || exit 1; done

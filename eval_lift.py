@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from eval.lifting import evaluate_lifter
+from models import bundled
 from models.checkpoint import CheckpointError
 from models.lifter import Lifter
 from train_lifter import lifting_setup, load_clips
@@ -33,7 +34,8 @@ def markdown_table(results: dict[str, dict]) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", nargs="+", required=True, help="one or more lifter checkpoints")
+    p.add_argument("--checkpoint", nargs="+", help="one or more lifter checkpoints (default: the bundled lifter "
+                                                  "for the data's skeleton)")
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="test")
     p.add_argument("--max-clips", type=int)
@@ -46,7 +48,7 @@ def main(argv=None) -> None:
         in_spec, reg = lifting_setup(folder)
         clips = load_clips(folder, args.split, args.max_clips)
         results = {}
-        for path in args.checkpoint:
+        for path in args.checkpoint or [bundled.bundled(bundled.dataset_for_skeleton(folder.spec.name), "lifter")]:
             model = Lifter.load(path)
             if not (model.input_spec.same_layout(in_spec) and model.output_spec.same_layout(folder.spec)):
                 raise ValueError(f"{path} lifts {model.input_spec.name!r} to {model.output_spec.name!r}; "

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from eval.vq import evaluate_tokenizer, markdown_table
+from models import bundled
 from models.checkpoint import CheckpointError
 from models.vq.rvqvae import RVQVAE
 from utils.dataset import DataError, MotionFolder
@@ -17,20 +18,23 @@ from utils.io import write_report
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, nargs="+", help="tokenizer .safetensors (one per --data)")
+    p.add_argument("--checkpoint", nargs="+", help="tokenizer .safetensors, one per --data (default: the bundled "
+                                                   "tokenizer for each data set's skeleton)")
     p.add_argument("--data", required=True, nargs="+", help="data set folder(s), one per checkpoint")
     p.add_argument("--split", default="test")
     p.add_argument("--out", required=True, help="writes OUT.json and OUT.md")
     p.add_argument("--device")
     p.add_argument("--max-items", type=int, help="evaluate only the first N items of the split")
     args = p.parse_args(argv)
-    if len(args.checkpoint) != len(args.data):
+    if args.checkpoint and len(args.checkpoint) != len(args.data):
         raise SystemExit("error: give one --checkpoint per --data folder")
     results = {}
     try:
-        for ckpt, data in zip(args.checkpoint, args.data):
-            model = RVQVAE.load(ckpt)
+        for n, data in enumerate(args.data):
             folder = MotionFolder(data)
+            ckpt = (args.checkpoint[n] if args.checkpoint else
+                    bundled.bundled(bundled.dataset_for_skeleton(folder.spec.name), "tokenizer"))
+            model = RVQVAE.load(ckpt)
             if not folder.spec.same_layout(model.spec):
                 raise ValueError(f"{ckpt} was trained on skeleton {model.spec.name!r} but {data} holds "
                                  f"{folder.spec.name!r} motions")

@@ -16,21 +16,25 @@ import re
 import time
 from pathlib import Path
 
-
+from models import bundled
+from models.bundled import FILES
 from models.checkpoint import CheckpointError
 from models.mask_transformer.pipeline import Motion, T2MPipeline
 from utils.io import atomic_save_npy, atomic_write_text
 
-CHECKPOINT_FILES = {"tokenizer": "tokenizer.safetensors", "transformer": "mask_transformer.safetensors",
-                    "residual": "residual_transformer.safetensors", "length_estimator": "length_estimator.safetensors"}
+# command-line flag -> bundled file (models/bundled.py)
+CHECKPOINT_FILES = {"tokenizer": FILES["tokenizer"], "transformer": FILES["mask_transformer"],
+                    "residual": FILES["residual_transformer"], "length_estimator": FILES["length_estimator"]}
 
 
 def default_checkpoints(species: str) -> Path:
-    return Path("checkpoints") / ("people" if species == "human" else "animals")
+    return bundled.folder(bundled.dataset_for_species(species))
 
 
 def pipeline_from(args, species: str) -> T2MPipeline:
     folder = Path(args.checkpoints) if args.checkpoints else default_checkpoints(species)
+    if not any(getattr(args, k) for k in CHECKPOINT_FILES):
+        return T2MPipeline.from_folder(folder, device=args.device)
     paths = {k: getattr(args, k) or folder / name for k, name in CHECKPOINT_FILES.items()}
     for key in ("tokenizer", "transformer"):
         if not Path(paths[key]).is_file():

@@ -1,7 +1,9 @@
 """Lift a 2D keypoint sequence from any video pose detector to 3D joints.
 
-    python lift.py --checkpoint runs/lift_people/model.safetensors --input video_keypoints.json \\
-        --layout coco17 --image-size 1920 1080 --out lifted
+    python lift.py --input video_keypoints.json --image-size 1920 1080 --out lifted
+    python lift.py --checkpoint runs/lift_animals/model.safetensors --input dog_keypoints.npy --out dog
+
+--checkpoint defaults to the bundled lifter whose input has the keypoints' joint count (17: people, 30: animals).
 
 --input: a COCO-17 JSON as detectors write it (see utils/keypoints.py) or a (T, J, 2|3) .npy array.
 --layout coco17 converts COCO keypoints to the lifter's h36m17 input. Any length works: windows overlap and are
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models import bundled
 from models.checkpoint import CheckpointError
 from models.lifter import Lifter
 from utils.features import joints_to_features
@@ -44,9 +47,20 @@ def lift_keypoints(model: Lifter, keypoints: np.ndarray, image_size=None, overla
     return to_metres(pred.numpy(), model.output_spec)
 
 
+def bundled_lifter(num_joints: int) -> Lifter:
+    """The bundled lifter that reads `num_joints` keypoints (COCO-17 counts as h36m17's 17)."""
+    models = [Lifter.load(bundled.bundled(d, "lifter")) for d in bundled.DATASETS]
+    for model in models:
+        if model.input_spec.num_joints == num_joints:
+            return model
+    known = ", ".join(f"{m.input_spec.num_joints} ({m.input_spec.name})" for m in models)
+    raise ValueError(f"no bundled lifter reads {num_joints} keypoints per frame (they read {known}); "
+                     f"give --checkpoint")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="lifter .safetensors (default: the bundled one for the keypoints' joint count)")
     p.add_argument("--input", required=True)
     p.add_argument("--out", required=True, help="output prefix")
     p.add_argument("--layout", choices=["native", "coco17"], default="native",
@@ -57,8 +71,8 @@ def main(argv=None) -> None:
     p.add_argument("--no-video", action="store_true")
     args = p.parse_args(argv)
     try:
-        model = Lifter.load(args.checkpoint)
         kp = read_keypoints(args.input)
+        model = Lifter.load(args.checkpoint) if args.checkpoint else bundled_lifter(kp.shape[1])
         if args.layout == "coco17" or (args.input.endswith(".json") and kp.shape[1] == 17 and
                                        model.input_spec.name == "h36m17"):
             kp = coco17_to_h36m17(kp)

@@ -1,8 +1,11 @@
 """Turn motion files into tokenizer codes and back.
 
-    python tokenize_motion.py encode --checkpoint runs/vq/model.safetensors --input clip.npy \\
-        --species dog --gender male --out clip_codes.npy
-    python tokenize_motion.py decode --checkpoint runs/vq/model.safetensors --input clip_codes.npy --out back.npy
+    python tokenize_motion.py encode --input clip.npy --species dog --gender male --out clip_codes.npy
+    python tokenize_motion.py decode --input clip_codes.npy --out back.npy
+    python tokenize_motion.py encode --checkpoint runs/vq/model.safetensors --input clip.npy ...
+
+--checkpoint defaults to the bundled tokenizer of the motion's skeleton (encode: read from the input's shape;
+decode: from CODES.json).
 
 `--input` for encode is features (T, D) or joints (T, J, 3). Encode writes the codes (T/4, Q) and, beside them,
 CODES.json with the true length and the condition, which decode reads (its flags override it). Decode writes
@@ -17,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from models import bundled
 from models.checkpoint import CheckpointError
 from models.vq.codec import MotionCodec
 from utils.features import recover_joints
 from utils.io import atomic_save_npy, atomic_write_text
+from utils.skeleton import SKELETONS, skeleton_for_feature_dim
 
 
 def _load_npy(path: str) -> np.ndarray:
@@ -33,12 +38,24 @@ def _load_npy(path: str) -> np.ndarray:
         raise ValueError(f"{p}: not a readable .npy file ({e})") from None
 
 
+def _bundled_tokenizer(motion: np.ndarray) -> Path:
+    """The bundled tokenizer for a features (T, D) or joints (T, J, 3) array, by its width or joint count."""
+    if motion.ndim == 2:
+        spec = skeleton_for_feature_dim(motion.shape[1])
+    else:
+        spec = next((s for s in SKELETONS.values() if motion.ndim == 3 and s.num_joints == motion.shape[1]), None)
+        if spec is None:
+            raise ValueError(f"--input of shape {motion.shape} is neither features (T, D) nor joints of a built-in "
+                             f"skeleton; give --checkpoint")
+    return bundled.bundled(bundled.dataset_for_skeleton(spec.name), "tokenizer")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("encode", "decode"):
         p = sub.add_parser(name)
-        p.add_argument("--checkpoint", required=True, help="tokenizer .safetensors")
+        p.add_argument("--checkpoint", help="tokenizer .safetensors (default: the bundled one for the skeleton)")
         p.add_argument("--input", required=True)
         p.add_argument("--out", required=True)
         p.add_argument("--species", help="e.g. dog, horse, human (decode: default from the codes' .json)")
@@ -49,11 +66,12 @@ def main(argv=None) -> None:
     sub.choices["decode"].add_argument("--joints-out", help="also write (T, J, 3) joints here")
     args = parser.parse_args(argv)
     try:
-        codec = MotionCodec.from_checkpoint(args.checkpoint, args.device)
         if args.command == "encode":
             if not args.species or not args.gender:
                 raise ValueError("encode needs --species and --gender (the tokenizer is conditioned on them)")
-            enc = codec.encode(_load_npy(args.input), args.species, args.gender)
+            motion = _load_npy(args.input)
+            codec = MotionCodec.from_checkpoint(args.checkpoint or _bundled_tokenizer(motion), args.device)
+            enc = codec.encode(motion, args.species, args.gender)
             atomic_save_npy(args.out, enc.codes)
             meta = {"frames": enc.frames, "species": enc.species, "gender": enc.gender,
                     "checkpoint": str(args.checkpoint), "skeleton": codec.spec.name}
@@ -63,6 +81,10 @@ def main(argv=None) -> None:
         else:
             side = Path(args.input).with_suffix(".json")
             meta = json.loads(side.read_text()) if side.is_file() else {}
+            if not args.checkpoint and "skeleton" not in meta:
+                raise ValueError(f"give --checkpoint (no {side} beside the codes to tell the skeleton)")
+            ckpt = args.checkpoint or bundled.bundled(bundled.dataset_for_skeleton(meta["skeleton"]), "tokenizer")
+            codec = MotionCodec.from_checkpoint(ckpt, args.device)
             species, gender = args.species or meta.get("species"), args.gender or meta.get("gender")
             if not species or not gender:
                 raise ValueError(f"give --species and --gender (no {side} beside the codes to take them from)")

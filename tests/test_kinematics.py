@@ -62,3 +62,27 @@ def test_swing_and_kabsch():
 def test_ik_rejects_the_wrong_joint_count():
     with pytest.raises(ValueError, match=r"\(T, 22, 3\) for skeleton 'humanml22'"):
         inverse_kinematics(HUMANML22, np.zeros((10, 30, 3)))
+
+
+@pytest.mark.parametrize("spec", [HUMANML22, ANIMO30], ids=lambda s: s.name)
+def test_tracking_ik_keeps_bone_length_errors_from_adding_up(spec):
+    joints = random_motion(spec, T=60, seed=3)
+    rigid = [forward_kinematics(spec, *_fk_args(spec, joints, track)) for track in (False, True)]
+    assert np.abs(rigid[0] - joints).max() < 1e-6 and np.abs(rigid[1] - joints).max() < 1e-6  # rigid: both exact
+    rng = np.random.default_rng(0)
+    stretched = joints.copy()  # each bone's length wobbles over time by up to ~15%, as decoded motion does
+    for j in range(1, spec.num_joints):
+        p = spec.parents[j]
+        scale = 1 + 0.15 * np.sin(rng.uniform(0.1, 0.5) * np.arange(60) + rng.uniform(0, 6))[:, None]
+        bone = joints[:, j] - joints[:, p]
+        stretched[:, j] = stretched[:, p] + bone * scale
+    errors = []
+    for track in (False, True):
+        fitted = forward_kinematics(spec, *_fk_args(spec, stretched, track))
+        errors.append(np.linalg.norm(fitted - stretched, axis=-1).mean())
+    assert errors[1] < 0.8 * errors[0]
+
+
+def _fk_args(spec, joints, track):
+    local, offsets = inverse_kinematics(spec, joints, track=track)
+    return local, joints[:, 0], offsets

@@ -376,7 +376,7 @@ def test_generate_command_errors(tmp_path):
     empty.write_text("\n# only a comment\n")
     with pytest.raises(SystemExit, match="holds no prompt"):
         gen_t2m.main(["--text-file", str(empty)])
-    with pytest.raises(SystemExit, match="does not exist; give --checkpoints"):
+    with pytest.raises(SystemExit, match="tokenizer.safetensors does not exist: .* is not a checkpoint folder"):
         gen_t2m.main(["--text", "a dog runs", "--checkpoints", str(tmp_path)])
     bad = tmp_path / "bad.txt"
     bad.write_text("cat#a cat walks\n")

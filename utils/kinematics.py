@@ -93,13 +93,16 @@ def estimate_offsets(spec: SkeletonSpec, joints: np.ndarray) -> np.ndarray:
     return offsets
 
 
-def inverse_kinematics(spec: SkeletonSpec, joints: np.ndarray,
-                       offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def inverse_kinematics(spec: SkeletonSpec, joints: np.ndarray, offsets: np.ndarray | None = None,
+                       track: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(T, J, 3) positions -> ((T, J, 3, 3) local rotations, (J, 3) offsets used).
 
     Offsets default to the clip's own (`estimate_offsets`). A joint with one child gets the swing that points the
     child bone where it is (no twist, which positions cannot tell); with several children, the best-fit rotation of
-    all of them; a leaf keeps the identity. FK of the result with the returned offsets gives back the positions.
+    all of them; a leaf keeps the identity. FK of the result with the returned offsets gives back the positions of
+    a rigid body. Positions whose bone lengths vary (decoded or lifted motion) cannot be met exactly by any rigid
+    skeleton: `track=True` then aims each bone from where FK has put its parent, not from the parent's given
+    position, so a bone's length error stays at its own joint instead of adding up down the chain.
     """
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (spec.num_joints, 3):
@@ -109,11 +112,15 @@ def inverse_kinematics(spec: SkeletonSpec, joints: np.ndarray,
     T, J = joints.shape[:2]
     local = np.broadcast_to(np.eye(3), (T, J, 3, 3)).copy()
     glob = np.empty((T, J, 3, 3))
+    fitted = joints.copy()  # where FK puts each joint (== joints unless track)
     for j in range(J):
         parent_glob = np.broadcast_to(np.eye(3), (T, 3, 3)) if j == 0 else glob[:, spec.parents[j]]
+        if track and j > 0:
+            fitted[:, j] = fitted[:, spec.parents[j]] + parent_glob @ offsets[j]
         kids = spec.children(j)
         if kids:
-            vecs = joints[:, kids] - joints[:, j:j + 1]  # (T, K, 3) world
+            origin = fitted[:, j:j + 1] if track else joints[:, j:j + 1]
+            vecs = joints[:, kids] - origin  # (T, K, 3) world
             vecs = np.einsum("tji,tkj->tki", parent_glob, vecs)  # into the parent's frame
             if len(kids) == 1:
                 local[:, j] = swing_rotation(np.broadcast_to(offsets[kids[0]], (T, 3)), vecs[:, 0])

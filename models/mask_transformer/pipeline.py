@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.checkpoint import weights_digest
+from models.bundled import FILES
+from models.checkpoint import CheckpointError, weights_digest
 from models.mask_transformer.backbone import encode_condition
 from models.mask_transformer.length_estimator import LengthEstimator
 from models.mask_transformer.mask_transformer import MaskTransformer
@@ -114,6 +115,21 @@ class T2MPipeline:
         return cls(RVQVAE.load(tokenizer), MaskTransformer.load(transformer),
                    ResidualTransformer.load(residual) if residual else None,
                    LengthEstimator.load(length_estimator) if length_estimator else None, device=device, **kw)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, device=None, **kw) -> "T2MPipeline":
+        """A checkpoint folder laid out as the bundle (models/bundled.py FILES); the residual transformer and the
+        length estimator are used when present."""
+        folder = Path(folder)
+        paths = {k: folder / FILES[k] for k in ("tokenizer", "mask_transformer", "residual_transformer",
+                                                  "length_estimator")}
+        for key in ("tokenizer", "mask_transformer"):
+            if not paths[key].is_file():
+                raise CheckpointError(f"{paths[key]} does not exist: {folder} is not a checkpoint folder with at least "
+                                      f"{FILES['tokenizer']} and {FILES['mask_transformer']}")
+        optional = {k: paths[k] if paths[k].is_file() else None for k in ("residual_transformer", "length_estimator")}
+        return cls.from_files(paths["tokenizer"], paths["mask_transformer"], optional["residual_transformer"],
+                              optional["length_estimator"], device=device, **kw)
 
     # ---- helpers ------------------------------------------------------------------------------------------------
     def condition(self, texts: list[str], species: list[str], genders: list[str]) -> dict[str, torch.Tensor]:
