@@ -4,7 +4,7 @@
     python demo.py --prompts my_prompts.txt --out outputs/mine --seed 3
 
 Writes, per prompt, OUT/NN_species_slug/{joints.npy, features.npy, codes.npy, motion.bvh, motion.mp4,
-prompt.json} and prints one line per prompt: the length, how far and how fast the body travelled, where the files are.
+prompt.json} and OUT/overview.png (a few frames of each), and prints one line per prompt: the length, how far and how fast the body travelled, where the files are.
 A prompts file has one `species#gender#text` per line.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from gen_t2m import default_checkpoints, slug, write_motion
 from models.checkpoint import CheckpointError
 from models.mask_transformer.pipeline import T2MPipeline
 from utils.bvh import bvh_to_joints, write_bvh
+from utils.render import render_filmstrip
 
 PROMPTS = [
     ("horse", "female", "a horse gallops forward quickly"),
@@ -70,6 +71,7 @@ def main(argv=None) -> None:
         for n, (species, _, _) in enumerate(prompts):
             groups.setdefault(default_checkpoints(species), []).append(n)
         out = Path(args.out)
+        strip = []
         for folder, idx in groups.items():
             pipe = T2MPipeline.from_folder(folder, device=args.device)
             t0 = time.perf_counter()
@@ -82,10 +84,13 @@ def main(argv=None) -> None:
                                     {"guidance": args.guidance, "checkpoints": str(folder)})
                 bvh = bvh_to_joints(write_bvh(dest / "motion.bvh", m.joints, pipe.spec), pipe.spec)
                 fit = np.linalg.norm(bvh - m.joints, axis=-1).mean() * 1000
+                strip.append((n, (m.joints, pipe.spec, f"{m.species} ({m.gender}): {m.text}")))
                 print(f"  {m.species:8s} {m.gender:8s} {m.text!r}: {summary(m.joints, pipe.spec.fps)}, "
                       f"BVH fit {fit:.0f} mm -> {dest}/")
+        overview = render_filmstrip([row for _, row in sorted(strip, key=lambda x: x[0])], out / "overview.png")
     except (CheckpointError, ValueError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
+    print(f"overview: {overview}")
     print(f"done in {time.perf_counter() - t_start:.1f} s: joints.npy, features.npy, codes.npy, motion.bvh, "
           f"motion.mp4 and prompt.json per motion under {args.out}/")
 

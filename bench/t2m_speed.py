@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.checkpoint import weights_digest  # noqa: E402
@@ -62,6 +63,8 @@ def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int) -> dict:
     args = (texts, ["human"] * batch, ["male"] * batch)
     kw = dict(lengths=[196] * batch, steps=10, guidance=4.0, res_guidance=5.0, bf16=bf16)
     pipe.generate(*args, **kw)  # warm-up
+    with FlopCounterMode(display=False) as counter:
+        pipe.generate(*args, **kw)
     runs = []
     for r in range(repeats):
         timings: dict[str, float] = {}
@@ -70,7 +73,8 @@ def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int) -> dict:
         timings["total"] = time.perf_counter() - t0
         runs.append(timings)
     med = {k: statistics.median(run[k] for run in runs) for k in ("total",) + STAGES}
-    return {k: 1000 * v / batch for k, v in med.items()}  # ms per prompt
+    return {**{k: 1000 * v / batch for k, v in med.items()},  # ms per prompt
+            "gflops": counter.get_total_flops() / med["total"] / 1e9}
 
 
 def main() -> None:
@@ -85,16 +89,18 @@ def main() -> None:
     peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     print(f"matmul peak now: {peak['fp32']:.0f} GFLOP/s float32, {peak['bf16']:.0f} GFLOP/s bfloat16", flush=True)
     rows = []
-    lines = ["| size | batch | precision | ms / prompt | text | masked (10 steps) | residual | decode |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| size | batch | precision | ms / prompt | text | masked (10 steps) | residual | decode | "
+             "achieved GFLOP/s (share of matmul peak) |", "|---|---|---|---|---|---|---|---|---|"]
     for size in args.sizes:
         pipe = build(size)
         for batch in args.batches:
             for bf16 in (False, True):
                 r = time_call(pipe, batch, bf16, args.repeats)
                 rows.append({"size": size, "batch": batch, "precision": "bf16" if bf16 else "fp32", **r})
+                top = peak["bf16" if bf16 else "fp32"]
                 lines.append(f"| {size} | {batch} | {'bf16 autocast' if bf16 else 'fp32'} | **{r['total']:.1f}** | "
-                             + " | ".join(f"{r[s]:.1f}" for s in STAGES) + " |")
+                             + " | ".join(f"{r[s]:.1f}" for s in STAGES)
+                             + f" | {r['gflops']:.0f} ({r['gflops'] / top:.0%}) |")
                 print(lines[-1], flush=True)
     table = "\n".join(lines)
     table += (f"\n\n{args.threads} threads, torch {torch.__version__}; 2048 x 2048 matmul in the same run: "

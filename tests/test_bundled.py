@@ -75,7 +75,8 @@ def test_demo_writes_joints_features_bvh_and_video(tmp_path):
     (tmp_path / "prompts.txt").write_text("horse#female#a horse trots forward\nhuman#juvenile#a child jumps in place\n")
     r = _run("demo.py", "--prompts", tmp_path / "prompts.txt", "--out", tmp_path / "demo")
     assert r.returncode == 0, r.stderr
-    folders = sorted((tmp_path / "demo").iterdir())
+    assert (tmp_path / "demo" / "overview.png").stat().st_size > 10_000
+    folders = sorted(f for f in (tmp_path / "demo").iterdir() if f.is_dir())
     assert [f.name.split("_")[1] for f in folders] == ["horse", "human"]
     for f, joints_per_frame in zip(folders, (30, 22)):
         joints = np.load(f / "joints.npy")

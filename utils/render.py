@@ -26,6 +26,60 @@ def _bone_colors(spec: SkeletonSpec) -> list[str]:
     return ["tab:blue" if j in left else "tab:red" if j in right else "0.2" for j in range(spec.num_joints)]
 
 
+def draw_frame(ax, joints: np.ndarray, t: int, spec: SkeletonSpec, colors: list[str], radius: float) -> None:
+    """Frame t on a 3D axis: a ground grid around the root (fixed in the world, so motion shows against it),
+    the root's trail so far and the bones; the view follows the root."""
+    ax.cla()
+    c = joints[t, 0]
+    for v in np.linspace(-radius, radius, 7):
+        gx = np.round((c[0] + v) / (2 * radius / 6)) * (2 * radius / 6)
+        gz = np.round((c[2] + v) / (2 * radius / 6)) * (2 * radius / 6)
+        ax.plot([gx, gx], [c[2] - radius, c[2] + radius], [0, 0], color="0.85", lw=0.6)
+        ax.plot([c[0] - radius, c[0] + radius], [gz, gz], [0, 0], color="0.85", lw=0.6)
+    trail = joints[: t + 1, 0].copy()
+    trail[np.abs(trail[:, [0, 2]] - c[[0, 2]]).max(-1) > radius] = np.nan  # only the part inside the view
+    ax.plot(trail[:, 0], trail[:, 2], np.zeros(len(trail)), color="tab:orange", lw=1.2)
+    for j, p in enumerate(spec.parents):
+        if p >= 0:
+            a, b = joints[t, p], joints[t, j]
+            ax.plot([a[0], b[0]], [a[2], b[2]], [a[1], b[1]], color=colors[j], lw=2.0)
+    ax.set_xlim(c[0] - radius, c[0] + radius)
+    ax.set_ylim(c[2] - radius, c[2] + radius)
+    ax.set_zlim(0, 2 * radius)
+    ax.set_box_aspect((1, 1, 1))
+    ax.view_init(elev=18, azim=-65)
+    ax.set_axis_off()
+
+
+def _radius(joints: np.ndarray) -> float:
+    return max(0.6 * float(np.ptp(joints[0], axis=0).max()), 0.5)
+
+
+def render_filmstrip(motions: list[tuple[np.ndarray, SkeletonSpec, str]], path: str | Path, frames: int = 5,
+                     cell: float = 1.6) -> Path:
+    """A PNG with one row per (joints, spec, caption): `frames` evenly spaced frames of each motion."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = plt.figure(figsize=(cell * frames, cell * len(motions) * 1.15), dpi=80)
+    for r, (joints, spec, caption) in enumerate(motions):
+        joints = np.asarray(joints, dtype=np.float64)
+        colors, radius = _bone_colors(spec), _radius(joints)
+        top = 1 - r / len(motions)
+        fig.text(0.01, top - 0.01, caption, ha="left", va="top", fontsize=9)
+        for k, t in enumerate(np.linspace(0, len(joints) - 1, frames).round().astype(int)):
+            ax = fig.add_axes([k / frames, top - 1 / len(motions), 1 / frames, 0.87 / len(motions)],
+                              projection="3d")
+            draw_frame(ax, joints, int(t), spec, colors, radius)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def render_video(joints: np.ndarray, spec: SkeletonSpec, path: str | Path, title: str = "", fps: float | None = None,
                  size: int = 320, view_radius: float | None = None) -> Path:
     """(T, J, 3) joints (metres, Y up) -> an H.264 mp4 at `path` (written atomically). Returns the path."""
@@ -35,8 +89,7 @@ def render_video(joints: np.ndarray, spec: SkeletonSpec, path: str | Path, title
     fps = fps or spec.fps
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    extent = float(np.ptp(joints[0], axis=0).max())
-    radius = view_radius or max(0.6 * extent, 0.5)
+    radius = view_radius or _radius(joints)
     colors = _bone_colors(spec)
     dpi = 80
     fig = plt.figure(figsize=(size / dpi, size / dpi), dpi=dpi)
@@ -48,26 +101,7 @@ def render_video(joints: np.ndarray, spec: SkeletonSpec, path: str | Path, title
     writer.send(None)
     try:
         for t in range(len(joints)):
-            ax.cla()
-            c = joints[t, 0]
-            g = np.linspace(-radius, radius, 7)
-            for v in g:  # ground grid around the root, fixed in the world so motion shows against it
-                gx = np.round((c[0] + v) / (2 * radius / 6)) * (2 * radius / 6)
-                gz = np.round((c[2] + v) / (2 * radius / 6)) * (2 * radius / 6)
-                ax.plot([gx, gx], [c[2] - radius, c[2] + radius], [0, 0], color="0.85", lw=0.6)
-                ax.plot([c[0] - radius, c[0] + radius], [gz, gz], [0, 0], color="0.85", lw=0.6)
-            trail = joints[: t + 1, 0]
-            ax.plot(trail[:, 0], trail[:, 2], np.zeros(len(trail)), color="tab:orange", lw=1.2)
-            for j, p in enumerate(spec.parents):
-                if p >= 0:
-                    a, b = joints[t, p], joints[t, j]
-                    ax.plot([a[0], b[0]], [a[2], b[2]], [a[1], b[1]], color=colors[j], lw=2.0)
-            ax.set_xlim(c[0] - radius, c[0] + radius)
-            ax.set_ylim(c[2] - radius, c[2] + radius)
-            ax.set_zlim(0, 2 * radius)
-            ax.set_box_aspect((1, 1, 1))
-            ax.view_init(elev=18, azim=-65)
-            ax.set_axis_off()
+            draw_frame(ax, joints, t, spec, colors, radius)
             fig.canvas.draw()
             frame = np.asarray(fig.canvas.buffer_rgba())[..., :3]
             writer.send(np.ascontiguousarray(frame))
