@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test clean-venv
+.PHONY: venv demo test app clean-venv
 
 venv: $(STAMP)
 
@@ -17,8 +17,14 @@ $(STAMP): requirements.txt constraints.txt
 demo: venv
 	$(PY) demo.py
 
+# The browser test drives the web demo in Debian's chromium: installed here when missing (apt-get, as root).
 test: venv
+	bash .ci/install_browser.sh
 	$(PY) -m pytest
+
+# The web demo on http://127.0.0.1:7860 with the bundled models (python app.py --help for the options).
+app: venv
+	$(PY) app.py
 
 clean-venv:
 	rm -rf $(VENV)
