@@ -4,7 +4,7 @@
     python bundle_models.py --runs runs --out checkpoints --dtype float32
 
 For each data set (animals, people) it writes OUT/NAME/{tokenizer, mask_transformer, residual_transformer,
-length_estimator, lifter, evaluator}.safetensors and OUT/manifest.json (sizes, digests, where each file came from).
+length_estimator, lifter, evaluator}.safetensors (the last four only when their runs exist) and OUT/manifest.json (sizes, digests, where each file came from).
 Weights are stored in float16 by default (half the bytes; the models load them into float32 and the change of the
 results is measured in checkpoints/MODEL_CARD.md). The transformers name the tokenizer whose codes they predict by
 its weight digest, so they are re-linked to the stored tokenizer here, after checking that the source pair matched.
@@ -37,6 +37,7 @@ SOURCES = {
     "evaluator": ("eval_{}", "model.safetensors", EVALUATOR_KIND),
 }
 LINKED = ("mask_transformer", "residual_transformer")  # configs that record the tokenizer's digest
+OPTIONAL = ("residual_transformer", "length_estimator", "lifter", "evaluator")  # bundled when their run exists
 
 
 def cast(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -48,9 +49,12 @@ def bundle_dataset(runs: Path, name: str, out: Path, dtype: torch.dtype) -> list
     loaded = {}
     for key, (folder, file, kind) in SOURCES.items():
         path = runs / folder.format(name) / file
+        if key in OPTIONAL and not path.exists():
+            print(f"{name}: no {path}, the bundle has no {key}")
+            continue
         loaded[key] = (path, *load_checkpoint(path, kind))  # (path, config, state, extra)
     tok_sha = loaded["tokenizer"][3]["_sha256"]
-    for key in LINKED:
+    for key in (k for k in LINKED if k in loaded):
         recorded = loaded[key][1].get("tokenizer_sha256")
         if recorded and recorded != tok_sha:
             raise CheckpointError(f"{loaded[key][0]} was trained on another tokenizer than {loaded['tokenizer'][0]} "

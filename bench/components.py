@@ -147,7 +147,7 @@ def table(rows: list[dict], peak: dict, threads: int) -> str:
                          f"{res['frames_per_s']:,.0f} frames/s | {res['gflops']:.0f} ({res['gflops'] / p:.0%}) | "
                          f"{res['peak_mb']:.0f} MB |")
         else:
-            lines.append(f"| {r['kind'].replace('_', ' ', 1)}.py, default batch | {r['dataset']} | "
+            lines.append(f"| {TRAINERS[r['kind'].removeprefix('train_')][0]}.py, one training step | {r['dataset']} | "
                          f"{prec} | {res['steps_per_s']:.2f} steps/s | - | {res['peak_mb']:.0f} MB |")
     lines.append(f"\n{threads} threads, torch {torch.__version__}; 2048 x 2048 matmul in the same run: "
                  f"{peak['fp32']:.0f} GFLOP/s float32, {peak['bf16']:.0f} GFLOP/s bfloat16")
@@ -163,7 +163,14 @@ def main() -> None:
     p.add_argument("--only", nargs="+", choices=[k for k, _ in JOBS], help="kinds to run (default: all)")
     p.add_argument("--out", help="write OUT.json and OUT.md")
     p.add_argument("--one", nargs=3, metavar=("KIND", "DATASET", "BF16"), help=argparse.SUPPRESS)
+    p.add_argument("--render", help="rewrite OUT.md from a earlier run's JSON (no measuring)")
     args = p.parse_args()
+    if args.render:
+        done = json.loads(Path(args.render).read_text())
+        text = table(done["rows"], done["matmul_gflops"], done["threads"])
+        write_report(args.out or Path(args.render).with_suffix(""), done, text)
+        print(text)
+        return
     if args.one:
         kind, dataset, bf16 = args.one
         print(json.dumps(one(kind, dataset, bf16 == "1", args)))

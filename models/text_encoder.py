@@ -88,10 +88,19 @@ class CLIPEncoder(TextEncoder):
         self.tokenizer = open_clip.get_tokenizer("ViT-B-32")
 
     def _encode(self, texts: list[str]) -> torch.Tensor:
+        from open_clip.model import text_global_pool
+
         n_tokens = [len(self.tokenizer.encode(t)) + 2 for t in texts]
         self._warn_truncated(n_tokens)
-        tokens = self.tokenizer(texts).to(self.device)  # truncates to 77
-        return nn.functional.normalize(self.model.encode_text(tokens).float(), dim=-1)
+        tokens = self.tokenizer(texts).to(self.device)  # (N, 77): start, words, end, zeros; truncates to 77
+        # CLIP's text attention is causal and its embedding is read at the end token, so the padding after the
+        # longest text's end changes nothing: run only up to it (a short prompt costs a fraction of 77 positions)
+        L = int((tokens != 0).sum(1).max())
+        m, tokens = self.model, tokens[:, :L]
+        x = m.token_embedding(tokens) + m.positional_embedding[:L]  # (N, L, 512)
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:L, :L]))
+        x = text_global_pool(x, tokens, m.text_pool_type, eos_token_id=getattr(m, "text_eos_id", None))  # (N, 512)
+        return nn.functional.normalize(x @ m.text_projection, dim=-1)
 
 
 def load_text_encoder(kind: str = "minilm", path: str | None = None,

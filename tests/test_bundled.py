@@ -146,6 +146,11 @@ def test_bundling_relinks_the_pair_and_refuses_a_mismatch(tmp_path):
     src = RVQVAE.load(bundled.bundled("animals", "tokenizer"))
     for a, b in zip(src.parameters(), pipe.tokenizer.parameters()):
         assert torch.equal(a, b)  # float16 values kept exactly in float32
+    shutil.rmtree(runs / "lift_animals")  # a data set without a lifter run: the rest is bundled
+    r = _run("bundle_models.py", "--runs", runs, "--out", tmp_path / "out3", "--datasets", "animals")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "out3" / "animals").iterdir()) == sorted(
+        name for key, name in bundled.FILES.items() if key != "lifter")
     torch.manual_seed(0)
     create_rvqvae("tiny", skeleton="animo30").save(runs / sources["tokenizer"])
     r = _run("bundle_models.py", "--runs", runs, "--out", tmp_path / "out2", "--datasets", "animals")

@@ -33,6 +33,11 @@ def test_empty_and_long_texts(minilm):
 
 def test_clip_with_random_weights_and_unknown_kind():
     clip = load_text_encoder("clip", path=None)
-    assert clip(["a cat jumps"]).shape == (1, 512)
+    texts = ["a cat jumps", "a horse gallops forward quickly, then turns around and rears up twice", "dog"]
+    emb = clip(texts)
+    assert emb.shape == (3, 512)
+    # run only up to the longest text's end token, the embeddings are open_clip's own over all 77 positions
+    full = torch.nn.functional.normalize(clip.model.encode_text(clip.tokenizer(texts)), dim=-1)
+    assert torch.allclose(emb, full, atol=1e-5)
     with pytest.raises(ValueError, match="unknown text encoder 'bert'"):
         load_text_encoder("bert")
