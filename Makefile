@@ -134,7 +134,7 @@ bundle:
 	$(PY) bundle_models.py --runs $(RUNS) --out checkpoints
 
 # The model card's tables, from the bundled (float16) files.
-eval-bundled:
+eval-bundled: zoo
 	$(PY) eval_vq.py --data $(ZOO)/animals $(ZOO)/people --out results/bundled/eval_vq
 	$(PY) eval_lift.py --data $(ZOO)/people --out results/bundled/eval_lift_people
 	$(PY) eval_lift.py --data $(ZOO)/animals --out results/bundled/eval_lift_animals

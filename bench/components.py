@@ -99,6 +99,8 @@ TRAINERS = {  # name -> (module, arguments besides the common ones); TOK is the 
 def bench_trainer(name: str, dataset: str, bf16: bool, steps: int, threads: int) -> dict:
     """Run the trainer for `steps` steps logging every 10; steps/s from its metrics.csv without the first row."""
     import importlib
+    if not (ZOO / dataset).is_dir():
+        raise SystemExit(f"error: {ZOO / dataset} does not exist; build the zoo first (make zoo)")
     with tempfile.TemporaryDirectory() as tmp:
         module, extra = TRAINERS[name]
         tok = str(bundled.bundled(dataset, "tokenizer"))

@@ -1,6 +1,6 @@
 """Text-to-motion latency per prompt, split by stage: text encoding, masked transformer (all decoding steps),
 residual transformer, tokenizer decoding. 196 frames (49 tokens), 10 steps, guidance on (4 and 5), float32 and
-bfloat16 autocast, batch 1 and 32.
+bfloat16 transformer weights, batch 1 and 32.
 
     python bench/t2m_speed.py [--sizes momask cpu] [--batches 1 32] [--threads 2] [--out results/bench_t2m]
 
@@ -98,7 +98,7 @@ def main() -> None:
                 r = time_call(pipe, batch, bf16, args.repeats)
                 rows.append({"size": size, "batch": batch, "precision": "bf16" if bf16 else "fp32", **r})
                 top = peak["bf16" if bf16 else "fp32"]
-                lines.append(f"| {size} | {batch} | {'bf16 autocast' if bf16 else 'fp32'} | **{r['total']:.1f}** | "
+                lines.append(f"| {size} | {batch} | {'bf16 weights' if bf16 else 'fp32'} | **{r['total']:.1f}** | "
                              + " | ".join(f"{r[s]:.1f}" for s in STAGES)
                              + f" | {r['gflops']:.0f} ({r['gflops'] / top:.0%}) |")
                 print(lines[-1], flush=True)

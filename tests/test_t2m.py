@@ -149,6 +149,18 @@ def test_batched_generation_equals_one_by_one(pipe):
         np.testing.assert_allclose(one.features, batch[k].features, atol=1e-4)
 
 
+def test_bf16_runs_bfloat16_copies_and_leaves_the_models_float32(pipe):
+    a = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, temperature=0, bf16=True)
+    b = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, temperature=0, bf16=True)
+    full = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, temperature=0)
+    for x, y, z in zip(a, b, full):
+        assert np.array_equal(x.codes, y.codes) and np.isfinite(x.joints).all()
+        assert x.codes.shape == z.codes.shape and x.codes.min() >= 0
+    assert all(p.dtype == torch.bfloat16 for p in pipe._bf16["transformer"].parameters())
+    assert all(p.dtype == torch.float32 for p in pipe.transformer.parameters())
+    assert all(p.dtype == torch.float32 for p in pipe.residual.parameters())
+
+
 def test_with_guidance_1_the_unconditional_branch_has_no_effect(tok):
     mask, res = _models(tok)
     p = T2MPipeline(tok, mask, res, device="cpu")

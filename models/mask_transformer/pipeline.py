@@ -6,9 +6,10 @@ reproducible, a batch gives what the same prompts give one by one, and any sampl
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,7 @@ class T2MPipeline:
         self.residual = residual.to(self.device).eval() if residual is not None else None
         self.length_estimator = length_estimator.to(self.device).eval() if length_estimator is not None else None
         self.schedule = schedule
+        self._bf16: dict[str, torch.nn.Module] = {}  # bfloat16 copies of the transformers, made when first asked
         self._check_pair()
         self.spec = tokenizer.spec
         self.unit = tokenizer.frames_per_token
@@ -154,14 +156,22 @@ class T2MPipeline:
         tokens = self.length_estimator.sample(cond["text"].float(), *names, generators=generators)
         return [int(t) * self.unit for t in tokens.clamp(1, self.transformer.config.max_tokens)]
 
-    def _autocast(self, bf16: bool):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    def _runnable(self, name: str, cond: dict[str, torch.Tensor], bf16: bool):
+        """The transformer `name` and the condition to give it: as loaded, or (bf16) a bfloat16 copy of its weights,
+        made once. Casting the weights once, rather than autocast casting them at every call, is what makes
+        bfloat16 pay at inference on a CPU."""
+        model = getattr(self, name)
+        if not bf16:
+            return model, cond
+        if name not in self._bf16:
+            self._bf16[name] = copy.deepcopy(model).to(torch.bfloat16)
+        return self._bf16[name], {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in cond.items()}
 
     # ---- decoding ---------------------------------------------------------------------------------------------------
     def _base_codes(self, cond, n_tokens: torch.Tensor, keep: torch.Tensor, generators, steps: int, guidance: float,
                     temperature: float, topk: float, bf16: bool) -> torch.Tensor:
         """Masked decoding of layer 0. keep (B, N): known codes (>= 0) stay; -1 marks a token to generate."""
-        m = self.transformer
+        m, cond = self._runnable("transformer", cond, bf16)
         B, N = keep.shape
         valid = torch.arange(N, device=self.device)[None] < n_tokens[:, None]
         open_ = valid & (keep < 0)
@@ -173,8 +183,7 @@ class T2MPipeline:
             ranks = scores.argsort(1).argsort(1)
             is_mask = (ranks < n_mask[:, None]) & open_
             ids = torch.where(is_mask, m.mask_id, ids)
-            with self._autocast(bf16):
-                logits = m.guided_logits(ids, cond, valid, guidance)  # (B, N, K) float32
+            logits = m.guided_logits(ids, cond, valid, guidance)  # (B, N, K) float32
             pred = sample(top_k_filter(logits, topk), temperature, generators, self.transformer.config.max_tokens)
             ids = torch.where(is_mask, pred, ids)
             conf = logits.softmax(-1).gather(2, pred[..., None])[..., 0]
@@ -191,9 +200,9 @@ class T2MPipeline:
         codes[..., 0] = base
         if self.residual is None:
             return codes
+        residual, cond = self._runnable("residual", cond, bf16)
         for j in range(1, Q):
-            with self._autocast(bf16):
-                logits = self.residual.guided_logits(codes, j, cond, valid, guidance)
+            logits = residual.guided_logits(codes, j, cond, valid, guidance)  # (B, N, K) float32
             pred = sample(top_k_filter(logits, topk), temperature, generators, self.transformer.config.max_tokens)
             if keep is not None:
                 pred = torch.where(keep[..., j] >= 0, keep[..., j], pred)
@@ -214,8 +223,8 @@ class T2MPipeline:
                  res_guidance: float = 5.0, steps: int = 10, temperature: float = 1.0, topk: float = 0.1,
                  bf16: bool = False, timings: dict[str, float] | None = None) -> list[Motion]:
         """One motion per text. `lengths[k]` in frames, or seconds as "6s"; None -> the length estimator.
-        Sample k draws from a generator seeded with seeds[k] (default seed + k). `bf16` runs the transformers under
-        bfloat16 autocast (the text encoder and the tokenizer's decoder stay float32); `timings`, when given,
+        Sample k draws from a generator seeded with seeds[k] (default seed + k). `bf16` runs the transformers with
+        bfloat16 weights (the text encoder and the tokenizer's decoder stay float32); `timings`, when given,
         receives the seconds spent in each stage."""
         B = len(texts)
         if B == 0:
@@ -232,7 +241,7 @@ class T2MPipeline:
             raise ValueError(f"got {len(lengths)} lengths for {B} texts")
         frames = [None if n is None else self.frames_from(n) for n in lengths]
         clock = _Clock(timings, self.device)
-        with clock("text"):  # float32: under bf16 autocast the text encoders ran slower here (bench/t2m_speed.py)
+        with clock("text"):  # float32: in bfloat16 the text encoders ran slower here (bench/t2m_speed.py)
             cond = self.condition(texts, species, genders)
         todo = [k for k, f in enumerate(frames) if f is None]
         if todo:
