@@ -43,8 +43,9 @@ def lift_keypoints(model: Lifter, keypoints: np.ndarray, image_size=None, overla
     """(T, J_in, 2|3) pixel keypoints -> (T, J_out, 3) metres."""
     kp = clean_keypoints(keypoints, model.input_spec.num_joints)
     x, _ = normalize_keypoints(kp, image_size)
-    pred = lift_sequence(model, torch.from_numpy(x).float(), model.config.window, overlap)
-    return to_metres(pred.numpy(), model.output_spec)
+    device = next(model.parameters()).device
+    pred = lift_sequence(model, torch.from_numpy(x).float().to(device), model.config.window, overlap)
+    return to_metres(pred.float().cpu().numpy(), model.output_spec)
 
 
 def bundled_lifter(num_joints: int) -> Lifter:

@@ -35,7 +35,7 @@ PROMPT = "a person walks forward, turns around and jumps twice"
 STAGES = ("text", "mask_transformer", "residual_transformer", "decode")
 
 
-def build(size: str) -> T2MPipeline:
+def build(size: str, device: torch.device) -> T2MPipeline:
     vq_name, t_name, text = SIZES[size]
     torch.manual_seed(0)
     tok = create_rvqvae(vq_name, skeleton="humanml22", text_encoder=text, cond_dim=TEXT_ENCODER_DIMS[text]).eval()
@@ -44,17 +44,29 @@ def build(size: str) -> T2MPipeline:
                   tokenizer_sha256=weights_digest(tok))
     mask = MaskTransformer(transformer_config(MaskTransformerConfig, t_name, **common))
     res = ResidualTransformer(transformer_config(ResidualTransformerConfig, t_name, **common))
-    return T2MPipeline(tok, mask, res, device="cpu")
+    return T2MPipeline(tok, mask, res, device=device)
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
-    """GFLOP/s of an n x n matmul in `dtype` on this machine now: the yardstick for the latencies of the same run."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+def default_device(name: str | None) -> torch.device:
+    return torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device = torch.device("cpu"), n: int = 2048,
+                reps: int = 10) -> float:
+    """GFLOP/s of an n x n matmul in `dtype` on `device` now: the yardstick for the latencies of the same run."""
+    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
     for _ in range(3):
         a @ b
+    synchronize(device)
     t0 = time.perf_counter()
     for _ in range(reps):
         a @ b
+    synchronize(device)
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
@@ -70,6 +82,7 @@ def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int) -> dict:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         pipe.generate(*args, seed=r, timings=timings, **kw)
+        synchronize(pipe.device)
         timings["total"] = time.perf_counter() - t0
         runs.append(timings)
     med = {k: statistics.median(run[k] for run in runs) for k in ("total",) + STAGES}
@@ -83,16 +96,18 @@ def main() -> None:
     p.add_argument("--batches", nargs="+", type=int, default=[1, 32])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--out", help="write OUT.json and OUT.md")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    device = default_device(args.device)
+    peak = {"fp32": matmul_peak(torch.float32, device), "bf16": matmul_peak(torch.bfloat16, device)}
     print(f"matmul peak now: {peak['fp32']:.0f} GFLOP/s float32, {peak['bf16']:.0f} GFLOP/s bfloat16", flush=True)
     rows = []
     lines = ["| size | batch | precision | ms / prompt | text | masked (10 steps) | residual | decode | "
              "achieved GFLOP/s (share of matmul peak) |", "|---|---|---|---|---|---|---|---|---|"]
     for size in args.sizes:
-        pipe = build(size)
+        pipe = build(size, device)
         for batch in args.batches:
             for bf16 in (False, True):
                 r = time_call(pipe, batch, bf16, args.repeats)
@@ -103,11 +118,13 @@ def main() -> None:
                              + f" | {r['gflops']:.0f} ({r['gflops'] / top:.0%}) |")
                 print(lines[-1], flush=True)
     table = "\n".join(lines)
-    table += (f"\n\n{args.threads} threads, torch {torch.__version__}; 2048 x 2048 matmul in the same run: "
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
+    table += (f"\n\n{where}, torch {torch.__version__}; 2048 x 2048 matmul in the same run: "
               f"{peak['fp32']:.0f} GFLOP/s float32, {peak['bf16']:.0f} GFLOP/s bfloat16")
     print(table)
     if args.out:
-        write_report(args.out, {"threads": args.threads, "matmul_gflops": peak, "rows": rows}, table)
+        write_report(args.out, {"device": str(device), "threads": args.threads, "matmul_gflops": peak, "rows": rows},
+                     table)
 
 
 if __name__ == "__main__":
