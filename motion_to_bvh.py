@@ -19,19 +19,14 @@ import numpy as np
 
 from utils.bvh import bvh_to_joints, write_bvh
 from utils.features import recover_joints
-from utils.io import atomic_save_npy
+from utils.io import atomic_save_npy, load_npy
 from utils.skeleton import SKELETONS, SkeletonSpec, get_skeleton, skeleton_for_feature_dim
 
 
 def load_motion(path: str | Path, skeleton: str | None) -> tuple[np.ndarray, SkeletonSpec]:
     """A joints (T, J, 3) or features (T, D) .npy -> ((T, J, 3) joints in metres, its skeleton)."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path} does not exist")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path} is not a .npy array ({e})") from None
+    x = load_npy(path)
     spec = get_skeleton(skeleton) if skeleton else None
     if x.ndim == 3 and x.shape[-1] == 3:
         if spec is None:

@@ -24,18 +24,8 @@ from models import bundled
 from models.checkpoint import CheckpointError
 from models.vq.codec import MotionCodec
 from utils.features import recover_joints
-from utils.io import atomic_save_npy, atomic_write_text
+from utils.io import atomic_save_npy, atomic_write_text, load_npy
 from utils.skeleton import SKELETONS, skeleton_for_feature_dim
-
-
-def _load_npy(path: str) -> np.ndarray:
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{p}: file does not exist")
-    try:
-        return np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise ValueError(f"{p}: not a readable .npy file ({e})") from None
 
 
 def _bundled_tokenizer(motion: np.ndarray) -> Path:
@@ -69,7 +59,7 @@ def main(argv=None) -> None:
         if args.command == "encode":
             if not args.species or not args.gender:
                 raise ValueError("encode needs --species and --gender (the tokenizer is conditioned on them)")
-            motion = _load_npy(args.input)
+            motion = load_npy(args.input)
             codec = MotionCodec.from_checkpoint(args.checkpoint or _bundled_tokenizer(motion), args.device)
             enc = codec.encode(motion, args.species, args.gender)
             atomic_save_npy(args.out, enc.codes)
@@ -88,7 +78,7 @@ def main(argv=None) -> None:
             species, gender = args.species or meta.get("species"), args.gender or meta.get("gender")
             if not species or not gender:
                 raise ValueError(f"give --species and --gender (no {side} beside the codes to take them from)")
-            feats = codec.decode(_load_npy(args.input), species, gender, args.frames or meta.get("frames"),
+            feats = codec.decode(load_npy(args.input), species, gender, args.frames or meta.get("frames"),
                                  args.layers)
             atomic_save_npy(args.out, feats)
             if args.joints_out:

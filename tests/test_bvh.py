@@ -217,7 +217,7 @@ def test_cli_round_trip(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["missing.npy"], "missing.npy does not exist"),
+    (["missing.npy"], "missing.npy: file does not exist"),
     (["--to-joints", "missing.bvh"], "missing.bvh does not exist"),
     (["wide.npy"], r"wide.npy: no built-in skeleton has 7-dim features"),
     (["wide.npy", "--skeleton", "animo30"], r"wide.npy holds 7-dim features but skeleton 'animo30' needs"),

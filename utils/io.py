@@ -30,6 +30,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def load_npy(path: str | Path) -> np.ndarray:
+    """An array from a .npy file a user named; ValueError naming the file when it is missing or not an array."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: file does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{path}: not a readable .npy file ({e})") from None
+
+
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
