@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -74,6 +75,7 @@ class ZooApp:
     folders: dict[str, Path]  # "animals" / "people" -> checkpoint folder
     out_root: Path
     device: str | None = None
+    keep: int = 200  # request folders kept under out_root; older ones are deleted, so a long-running server stays small
     _pipelines: dict[Path, T2MPipeline] = field(default_factory=dict, repr=False)
     _lifters: dict[Path, Lifter] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -108,8 +110,15 @@ class ZooApp:
                          f"give COCO-17 (17) keypoints for people or animo30 (30) for animals")
 
     def request_folder(self, kind: str) -> Path:
+        """A new folder for one request's files; the oldest beyond the newest `keep` are deleted."""
         self.out_root.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{kind}_{time.strftime('%Y%m%d_%H%M%S')}_", dir=self.out_root))
+        folder = Path(tempfile.mkdtemp(prefix=f"{kind}_{time.strftime('%Y%m%d_%H%M%S')}_", dir=self.out_root))
+        with self._lock:
+            done = sorted((p for p in self.out_root.iterdir() if p.is_dir() and p != folder),
+                          key=lambda p: p.stat().st_mtime)
+            for old in done[: max(0, len(done) - (self.keep - 1))]:
+                shutil.rmtree(old, ignore_errors=True)
+        return folder
 
     def generate(self, text: str, species: str, gender: str, length: str | None = None, seed: int = 0,
                  guidance: float = 4.0, num_samples: int = 1) -> list[Sample]:
@@ -293,11 +302,14 @@ def main(argv=None) -> None:
         p.add_argument(f"--{d}", help=f"the {d} checkpoint folder (overrides --checkpoints-root)")
     p.add_argument("--out-root", default=str(Path(tempfile.gettempdir()) / "zoomotion_app"),
                    help="each request writes into its own folder under this one")
+    p.add_argument("--keep", type=int, default=200, help="request folders kept under --out-root (oldest deleted)")
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 serves other machines too")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
     args = p.parse_args(argv)
-    app = ZooApp(folders_from(args), Path(args.out_root), args.device)
+    if args.keep < 1:
+        raise SystemExit(f"error: --keep must be at least 1, got {args.keep}")
+    app = ZooApp(folders_from(args), Path(args.out_root), args.device, args.keep)
     launch(build_demo(app), app, args.host, args.port)
 
 

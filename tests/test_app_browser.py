@@ -10,6 +10,7 @@ import io
 import json
 import shutil
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -86,6 +87,16 @@ def test_user_errors_are_gradio_errors(zoo_app, text, length, message):
     with pytest.raises(gr.Error) as e:
         on_generate(zoo_app, text, "dog", "male", length, 0, 4.0, 1)
     assert message in e.value.message
+
+
+def test_old_request_folders_are_deleted(tmp_path):
+    app = ZooApp({}, tmp_path / "out", keep=3)
+    made = []
+    for _ in range(5):
+        made.append(app.request_folder("t2m"))
+        (made[-1] / "joints.npy").write_bytes(b"x")
+        time.sleep(0.01)  # distinct modification times
+    assert sorted(p for p in (tmp_path / "out").iterdir()) == sorted(made[-3:])
 
 
 def test_lift_function_and_a_bad_file(zoo_app, tmp_path):
