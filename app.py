@@ -144,7 +144,6 @@ class ZooApp:
         for k, m in enumerate(motions):
             folder = write_motion(m, out / f"{k}_{slug(text)}", pipe.spec, video=True,
                                   extra={"guidance": float(guidance)})
-            write_bvh(folder / "motion.bvh", m.joints, pipe.spec)
             # downloads land side by side in the browser's download folder: name them by species and seed
             stem = f"{slug(species, 20)}_seed{m.seed}"
             files = []

@@ -18,7 +18,7 @@ import numpy as np
 from gen_t2m import default_checkpoints, slug, write_motion
 from models.checkpoint import CheckpointError
 from models.mask_transformer.pipeline import T2MPipeline
-from utils.bvh import bvh_to_joints, write_bvh
+from utils.bvh import bvh_to_joints
 from utils.render import render_filmstrip
 
 PROMPTS = [
@@ -82,7 +82,7 @@ def main(argv=None) -> None:
             for n, m in zip(idx, motions):
                 dest = write_motion(m, out / f"{n:02d}_{m.species}_{slug(m.text, 32)}", pipe.spec, True,
                                     {"guidance": args.guidance, "checkpoints": str(folder)})
-                bvh = bvh_to_joints(write_bvh(dest / "motion.bvh", m.joints, pipe.spec), pipe.spec)
+                bvh = bvh_to_joints(dest / "motion.bvh", pipe.spec)  # write_motion wrote it
                 fit = np.linalg.norm(bvh - m.joints, axis=-1).mean() * 1000
                 strip.append((n, (m.joints, pipe.spec, f"{m.species} ({m.gender}): {m.text}")))
                 print(f"  {m.species:8s} {m.gender:8s} {m.text!r}: {summary(m.joints, pipe.spec.fps)}, "

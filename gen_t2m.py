@@ -4,9 +4,10 @@
     python gen_t2m.py --text-file prompts.txt --num-samples 3 --out outputs/gen   # lines: text or species#gender#text
     python gen_t2m.py --text "a man jogs in a circle" --species human --gender male --length 6s --seed 7
 
-Writes, per sample, OUT/NN_slug/{joints.npy, features.npy, codes.npy, motion.mp4, prompt.json}. Models come from
---checkpoints (a folder with tokenizer / mask_transformer / residual_transformer / length_estimator
-.safetensors; by default checkpoints/people for species "human", else checkpoints/animals) or one by one.
+Writes, per sample, OUT/NN_slug/{joints.npy, features.npy, codes.npy, motion.bvh, motion.mp4, prompt.json}.
+Models come from --checkpoints (a folder with tokenizer / mask_transformer / residual_transformer /
+length_estimator .safetensors; by default checkpoints/people for species "human", else checkpoints/animals) or one
+by one.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from models import bundled
 from models.bundled import FILES
 from models.checkpoint import CheckpointError
 from models.mask_transformer.pipeline import Motion, T2MPipeline
+from utils.bvh import write_bvh
 from utils.io import atomic_save_npy, atomic_write_text
 
 # command-line flag -> bundled file (models/bundled.py)
@@ -80,6 +82,7 @@ def write_motion(m: Motion, folder: Path, spec, video: bool, extra: dict) -> Pat
     atomic_save_npy(folder / "joints.npy", m.joints)
     atomic_save_npy(folder / "features.npy", m.features)
     atomic_save_npy(folder / "codes.npy", m.codes)
+    write_bvh(folder / "motion.bvh", m.joints, spec)
     atomic_write_text(folder / "prompt.json", json.dumps({"text": m.text, "species": m.species, "gender": m.gender,
                                                           "seed": m.seed, "frames": len(m.features),
                                                           "fps": spec.fps, **extra}, indent=1))

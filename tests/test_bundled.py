@@ -104,7 +104,9 @@ def test_commands_default_to_the_bundle(tmp_path):
     r = _run("gen_t2m.py", "--text", "a man runs forward quickly", "--species", "human", "--no-video",
              "--out", tmp_path / "gen")
     assert r.returncode == 0, r.stderr
-    assert np.load(next((tmp_path / "gen").iterdir()) / "joints.npy").shape[1:] == (22, 3)
+    sample = next((tmp_path / "gen").iterdir())
+    assert np.load(sample / "joints.npy").shape[1:] == (22, 3)
+    assert bvh_to_joints(sample / "motion.bvh", HUMANML22).shape == np.load(sample / "joints.npy").shape
 
     np.save(tmp_path / "clip.npy", random_motion(HUMANML22, T=50, seed=0))  # joints: the people tokenizer
     r = _run("tokenize_motion.py", "encode", "--input", tmp_path / "clip.npy", "--species", "human", "--gender",
