@@ -187,7 +187,7 @@ def requested_urls(driver) -> list[str]:
     return urls
 
 
-def test_generate_in_the_browser(server, browser):
+def test_generate_in_the_browser(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -213,7 +213,7 @@ def test_generate_in_the_browser(server, browser):
     bvh = next(url for name, url in links.items() if name.endswith(".bvh"))
     assert np.load(io.BytesIO(fetch(joints))).shape == (FRAMES, 30, 3)
     assert fetch(bvh).startswith(b"HIERARCHY")
-    browser.save_screenshot("/tmp/app_screenshot.png")
+    assert browser.save_screenshot(str(tmp_path / "page.png")) and (tmp_path / "page.png").stat().st_size > 10_000
 
     urls = requested_urls(browser)
     assert any(u.startswith(server.local_url + "assets/") for u in urls)  # the log did record the page's requests
