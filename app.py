@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from gen_t2m import slug, write_motion
-from lift import lift_keypoints
+from lift import choose_lifter, lift_keypoints
 from models import bundled
 from models.checkpoint import CheckpointError
 from models.lifter import Lifter
@@ -92,22 +92,15 @@ class ZooApp:
 
     def lifter(self, num_joints: int) -> Lifter:
         """The lifter (of the animals or the people folder) that reads `num_joints` keypoints per frame."""
-        read = []
-        for folder in self.folders.values():
-            path = folder.resolve() / bundled.FILES["lifter"]
-            if not path.is_file():
-                continue
-            with self._lock:
+        paths = [p for p in (f.resolve() / bundled.FILES["lifter"] for f in self.folders.values()) if p.is_file()]
+        if not paths:
+            raise CheckpointError(f"no {bundled.FILES['lifter']} in {' or '.join(map(str, self.folders.values()))}")
+        with self._lock:
+            for path in paths:
                 if path not in self._lifters:
                     self._lifters[path] = Lifter.load(path).eval()  # lifting runs on the CPU, as lift.py
-                model = self._lifters[path]
-            if model.input_spec.num_joints == num_joints:
-                return model
-            read.append(f"{model.input_spec.num_joints} ({model.input_spec.name})")
-        if not read:
-            raise CheckpointError(f"no {bundled.FILES['lifter']} in {' or '.join(map(str, self.folders.values()))}")
-        raise ValueError(f"the keypoints have {num_joints} joints per frame; the lifters read {', '.join(read)}: "
-                         f"give COCO-17 (17) keypoints for people or animo30 (30) for animals")
+        return choose_lifter([self._lifters[p] for p in paths], num_joints,
+                             fix="give COCO-17 (17) keypoints for people or animo30 (30) for animals")
 
     def request_folder(self, kind: str) -> Path:
         """A new folder for one request's files; the oldest beyond the newest `keep` are deleted."""

@@ -4,7 +4,8 @@
     python bundle_models.py --runs runs --out checkpoints --dtype float32
 
 For each data set (animals, people) it writes OUT/NAME/{tokenizer, mask_transformer, residual_transformer,
-length_estimator, lifter, evaluator}.safetensors (the last four only when their runs exist) and OUT/manifest.json (sizes, digests, where each file came from).
+length_estimator, lifter, evaluator}.safetensors (the last four only when their runs exist) and OUT/manifest.json
+(sizes, digests, where each file came from).
 Weights are stored in float16 by default (half the bytes; the models load them into float32 and the change of the
 results is measured in checkpoints/MODEL_CARD.md). The transformers name the tokenizer whose codes they predict by
 its weight digest, so they are re-linked to the stored tokenizer here, after checking that the source pair matched.

@@ -4,7 +4,8 @@
     python demo.py --prompts my_prompts.txt --out outputs/mine --seed 3
 
 Writes, per prompt, OUT/NN_species_slug/{joints.npy, features.npy, codes.npy, motion.bvh, motion.mp4,
-prompt.json} and OUT/overview.png (a few frames of each), and prints one line per prompt: the length, how far and how fast the body travelled, where the files are.
+prompt.json} and OUT/overview.png (a few frames of each), and prints one line per prompt: the length, how far
+and how fast the body travelled, where the files are.
 A prompts file has one `species#gender#text` per line.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gen_t2m import default_checkpoints, slug, write_motion
+from gen_t2m import default_checkpoints, read_prompt_file, slug, write_motion
 from models.checkpoint import CheckpointError
 from models.mask_transformer.pipeline import T2MPipeline
 from utils.bvh import bvh_to_joints
@@ -31,23 +32,8 @@ PROMPTS = [
 ]
 
 
-def read_prompts(path: str | None) -> list[tuple[str, str, str]]:
-    if path is None:
-        return PROMPTS
-    lines = [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
-    prompts = []
-    for n, ln in enumerate((ln for ln in lines if ln and not ln.startswith("#")), 1):
-        parts = [p.strip() for p in ln.split("#")]
-        if len(parts) != 3 or not all(parts):
-            raise ValueError(f"{path}, prompt {n}: {ln!r} is not species#gender#text")
-        prompts.append(tuple(parts))
-    if not prompts:
-        raise ValueError(f"{path} holds no prompt (one species#gender#text per line)")
-    return prompts
-
-
 def summary(joints: np.ndarray, fps: float) -> str:
-    """Seconds, ground distance travelled by the root, mean speed and peak height change."""
+    """Seconds, ground distance travelled by the root, mean speed and the root's height range."""
     root = joints[:, 0]
     step = np.linalg.norm(np.diff(root[:, [0, 2]], axis=0), axis=-1)
     secs = len(joints) / fps
@@ -66,7 +52,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     t_start = time.perf_counter()
     try:
-        prompts = read_prompts(args.prompts)
+        prompts = read_prompt_file(args.prompts) if args.prompts else PROMPTS
         groups: dict[Path, list[int]] = {}
         for n, (species, _, _) in enumerate(prompts):
             groups.setdefault(default_checkpoints(species), []).append(n)

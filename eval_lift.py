@@ -48,7 +48,7 @@ def main(argv=None) -> None:
         in_spec, reg = lifting_setup(folder)
         clips = load_clips(folder, args.split, args.max_clips)
         results = {}
-        for path in args.checkpoint or [bundled.bundled(bundled.dataset_for_skeleton(folder.spec.name), "lifter")]:
+        for path in args.checkpoint or [bundled.for_skeleton(folder.spec.name, "lifter")]:
             model = Lifter.load(path)
             if not (model.input_spec.same_layout(in_spec) and model.output_spec.same_layout(folder.spec)):
                 raise ValueError(f"{path} lifts {model.input_spec.name!r} to {model.output_spec.name!r}; "

@@ -48,7 +48,7 @@ def main(argv=None) -> None:
     p.add_argument("--res-guidance", type=float, default=5.0)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--mm-prompts", type=int, default=100, help="prompts for MultiModality (0: skip)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 weights for the transformers (faster on CPUs with AMX)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 transformer weights (faster on CPUs with AMX)")
     p.add_argument("--split", default="test")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--max-items", type=int)
@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     try:
         folder = MotionFolder(args.data)
-        args.evaluator = args.evaluator or bundled.bundled(bundled.dataset_for_skeleton(folder.spec.name), "evaluator")
+        args.evaluator = args.evaluator or bundled.for_skeleton(folder.spec.name, "evaluator")
         evaluator = TextMotionEvaluator.load(args.evaluator)
         if not folder.spec.same_layout(evaluator.spec):
             raise ValueError(f"{args.evaluator} evaluates {evaluator.spec.name!r} motions, {args.data} holds "

@@ -33,7 +33,7 @@ def main(argv=None) -> None:
         for n, data in enumerate(args.data):
             folder = MotionFolder(data)
             ckpt = (args.checkpoint[n] if args.checkpoint else
-                    bundled.bundled(bundled.dataset_for_skeleton(folder.spec.name), "tokenizer"))
+                    bundled.for_skeleton(folder.spec.name, "tokenizer"))
             model = RVQVAE.load(ckpt)
             if not folder.spec.same_layout(model.spec):
                 raise ValueError(f"{ckpt} was trained on skeleton {model.spec.name!r} but {data} holds "

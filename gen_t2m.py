@@ -46,25 +46,35 @@ def pipeline_from(args, species: str) -> T2MPipeline:
                                   optional["length_estimator"], device=args.device)
 
 
+def read_prompt_file(path: str | Path, species: str | None = None,
+                     gender: str | None = None) -> list[tuple[str, str, str]]:
+    """[(species, gender, text)] from a file with one `species#gender#text` a line, or a bare text when a default
+    species and gender are given; blank lines and lines starting with # are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist")
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    form = "text or species#gender#text" if species and gender else "species#gender#text"
+    if not lines:
+        raise ValueError(f"{path} holds no prompt (one per line: {form})")
+    prompts = []
+    for n, ln in enumerate(lines, 1):
+        parts = [p.strip() for p in ln.split("#")]
+        if len(parts) == 1 and species and gender:
+            prompts.append((species, gender, parts[0]))
+        elif len(parts) == 3 and all(parts):
+            prompts.append(tuple(parts))
+        else:
+            raise ValueError(f"{path}, line {n}: {ln!r} is not {form}")
+    return prompts
+
+
 def read_prompts(args) -> list[tuple[str, str, str]]:
     """-> [(species, gender, text)] from --text and/or --text-file."""
     prompts = [(args.species, args.gender, t) for t in (args.text or [])]
     if args.text_file:
-        path = Path(args.text_file)
-        if not path.is_file():
-            raise ValueError(f"--text-file {path} does not exist")
-        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-        lines = [ln for ln in lines if ln and not ln.startswith("#")]
-        if not lines:
-            raise ValueError(f"--text-file {path} holds no prompt (one per line: text or species#gender#text)")
-        for n, ln in enumerate(lines, 1):
-            parts = ln.split("#")
-            if len(parts) == 1:
-                prompts.append((args.species, args.gender, parts[0]))
-            elif len(parts) == 3 and all(p.strip() for p in parts):
-                prompts.append(tuple(p.strip() for p in parts))
-            else:
-                raise ValueError(f"{path}, line {n}: {ln!r} is neither a text nor species#gender#text")
+        prompts += read_prompt_file(args.text_file, args.species, args.gender)
     if not prompts:
         raise ValueError("no prompt: give --text or --text-file")
     for _, _, text in prompts:
@@ -98,7 +108,7 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--res-guidance", type=float, default=5.0, help="guidance of the residual layers")
     p.add_argument("--steps", type=int, default=10, help="masked-decoding iterations")
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--bf16", action="store_true", help="bfloat16 weights for the transformers (faster on CPUs with AMX)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 transformer weights (faster on CPUs with AMX)")
     p.add_argument("--checkpoints", help="folder holding the four model files (default: checkpoints/animals or "
                                          "checkpoints/people by species)")
     for key in CHECKPOINT_FILES:

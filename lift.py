@@ -48,15 +48,19 @@ def lift_keypoints(model: Lifter, keypoints: np.ndarray, image_size=None, overla
     return to_metres(pred.float().cpu().numpy(), model.output_spec)
 
 
-def bundled_lifter(num_joints: int) -> Lifter:
-    """The bundled lifter that reads `num_joints` keypoints (COCO-17 counts as h36m17's 17)."""
-    models = [Lifter.load(bundled.bundled(d, "lifter")) for d in bundled.DATASETS]
+def choose_lifter(models: list[Lifter], num_joints: int, what: str = "lifter", fix: str = "") -> Lifter:
+    """The first of `models` that reads `num_joints` keypoints per frame (COCO-17 counts as h36m17's 17); else a
+    ValueError saying what they read, then `fix`."""
     for model in models:
         if model.input_spec.num_joints == num_joints:
             return model
     known = ", ".join(f"{m.input_spec.num_joints} ({m.input_spec.name})" for m in models)
-    raise ValueError(f"no bundled lifter reads {num_joints} keypoints per frame (they read {known}); "
-                     f"give --checkpoint")
+    raise ValueError(f"no {what} reads {num_joints} keypoints per frame (they read {known}); {fix}")
+
+
+def bundled_lifter(num_joints: int) -> Lifter:
+    models = [Lifter.load(bundled.bundled(d, "lifter")) for d in bundled.DATASETS]
+    return choose_lifter(models, num_joints, "bundled lifter", "give --checkpoint")
 
 
 def main(argv=None) -> None:

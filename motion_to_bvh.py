@@ -20,7 +20,7 @@ import numpy as np
 from utils.bvh import bvh_to_joints, write_bvh
 from utils.features import recover_joints
 from utils.io import atomic_save_npy, load_npy
-from utils.skeleton import SKELETONS, SkeletonSpec, get_skeleton, skeleton_for_feature_dim
+from utils.skeleton import SkeletonSpec, get_skeleton, skeleton_for_feature_dim, skeleton_for_joint_count
 
 
 def load_motion(path: str | Path, skeleton: str | None) -> tuple[np.ndarray, SkeletonSpec]:
@@ -30,11 +30,10 @@ def load_motion(path: str | Path, skeleton: str | None) -> tuple[np.ndarray, Ske
     spec = get_skeleton(skeleton) if skeleton else None
     if x.ndim == 3 and x.shape[-1] == 3:
         if spec is None:
-            fits = [s for s in SKELETONS.values() if s.num_joints == x.shape[1]]
-            if len(fits) != 1:
-                raise ValueError(f"{path} holds {x.shape[1]} joints and no single built-in skeleton has that many; "
-                                 f"give --skeleton")
-            spec = fits[0]
+            try:
+                spec = skeleton_for_joint_count(x.shape[1])
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}; give --skeleton") from None
         if x.shape[1] != spec.num_joints:
             raise ValueError(f"{path} holds {x.shape[1]} joints but skeleton {spec.name!r} has {spec.num_joints}")
     elif x.ndim == 2:

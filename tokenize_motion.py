@@ -25,19 +25,19 @@ from models.checkpoint import CheckpointError
 from models.vq.codec import MotionCodec
 from utils.features import recover_joints
 from utils.io import atomic_save_npy, atomic_write_text, load_npy
-from utils.skeleton import SKELETONS, skeleton_for_feature_dim
+from utils.skeleton import skeleton_for_feature_dim, skeleton_for_joint_count
 
 
 def _bundled_tokenizer(motion: np.ndarray) -> Path:
     """The bundled tokenizer for a features (T, D) or joints (T, J, 3) array, by its width or joint count."""
-    if motion.ndim == 2:
-        spec = skeleton_for_feature_dim(motion.shape[1])
-    else:
-        spec = next((s for s in SKELETONS.values() if motion.ndim == 3 and s.num_joints == motion.shape[1]), None)
-        if spec is None:
-            raise ValueError(f"--input of shape {motion.shape} is neither features (T, D) nor joints of a built-in "
-                             f"skeleton; give --checkpoint")
-    return bundled.bundled(bundled.dataset_for_skeleton(spec.name), "tokenizer")
+    if motion.ndim not in (2, 3):
+        raise ValueError(f"--input of shape {motion.shape} is neither features (T, D) nor joints (T, J, 3)")
+    lookup = skeleton_for_feature_dim if motion.ndim == 2 else skeleton_for_joint_count
+    try:
+        spec = lookup(motion.shape[1])
+    except ValueError as e:
+        raise ValueError(f"--input of shape {motion.shape}: {e}; give --checkpoint") from None
+    return bundled.for_skeleton(spec.name, "tokenizer")
 
 
 def main(argv=None) -> None:
@@ -60,11 +60,12 @@ def main(argv=None) -> None:
             if not args.species or not args.gender:
                 raise ValueError("encode needs --species and --gender (the tokenizer is conditioned on them)")
             motion = load_npy(args.input)
-            codec = MotionCodec.from_checkpoint(args.checkpoint or _bundled_tokenizer(motion), args.device)
+            ckpt = args.checkpoint or _bundled_tokenizer(motion)
+            codec = MotionCodec.from_checkpoint(ckpt, args.device)
             enc = codec.encode(motion, args.species, args.gender)
             atomic_save_npy(args.out, enc.codes)
             meta = {"frames": enc.frames, "species": enc.species, "gender": enc.gender,
-                    "checkpoint": str(args.checkpoint), "skeleton": codec.spec.name}
+                    "checkpoint": str(ckpt), "skeleton": codec.spec.name}
             atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(meta, indent=1))
             print(f"{args.input}: {enc.frames} frames -> {enc.codes.shape[0]} tokens x {enc.codes.shape[1]} layers "
                   f"-> {args.out}")
@@ -73,7 +74,7 @@ def main(argv=None) -> None:
             meta = json.loads(side.read_text()) if side.is_file() else {}
             if not args.checkpoint and "skeleton" not in meta:
                 raise ValueError(f"give --checkpoint (no {side} beside the codes to tell the skeleton)")
-            ckpt = args.checkpoint or bundled.bundled(bundled.dataset_for_skeleton(meta["skeleton"]), "tokenizer")
+            ckpt = args.checkpoint or bundled.for_skeleton(meta["skeleton"], "tokenizer")
             codec = MotionCodec.from_checkpoint(ckpt, args.device)
             species, gender = args.species or meta.get("species"), args.gender or meta.get("gender")
             if not species or not gender:

@@ -107,7 +107,8 @@ def bench_trainer(name: str, dataset: str, bf16: bool, steps: int, threads: int)
     with tempfile.TemporaryDirectory() as tmp:
         module, extra = TRAINERS[name]
         tok = str(bundled.bundled(dataset, "tokenizer"))
-        argv = [tok if a == "TOK" else a for a in extra] + ["--data", str(ZOO / dataset), "--out", str(Path(tmp) / "run")]
+        argv = [tok if a == "TOK" else a for a in extra]
+        argv += ["--data", str(ZOO / dataset), "--out", str(Path(tmp) / "run")]
         argv += ["--max-steps", str(steps), "--log-every", "10", "--val-every", str(10 * steps), "--ckpt-every",
                  str(10 * steps), "--no-progress", "--threads", str(threads), "--mixed-precision",
                  "bf16" if bf16 else "no"]

@@ -49,5 +49,10 @@ def bundled(dataset: str, model: str) -> Path:
     path = folder(dataset) / FILES[model]
     if not path.is_file():
         raise CheckpointError(f"{path} does not exist: the bundled models are missing from this checkout; "
-                                f"give the checkpoint explicitly, or rebuild the bundle with `make train-zoo`")
+                              f"give the checkpoint explicitly, or rebuild the bundle with `make train-zoo`")
     return path
+
+
+def for_skeleton(skeleton: str, model: str) -> Path:
+    """The bundled `model` file for motions of the named skeleton."""
+    return bundled(dataset_for_skeleton(skeleton), model)

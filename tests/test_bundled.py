@@ -112,6 +112,8 @@ def test_commands_default_to_the_bundle(tmp_path):
     r = _run("tokenize_motion.py", "encode", "--input", tmp_path / "clip.npy", "--species", "human", "--gender",
              "female", "--out", tmp_path / "codes.npy")
     assert r.returncode == 0, r.stderr
+    recorded = json.loads((tmp_path / "codes.json").read_text())
+    assert recorded["checkpoint"] == str(bundled.bundled("people", "tokenizer")) and recorded["skeleton"] == "humanml22"
     r = _run("tokenize_motion.py", "decode", "--input", tmp_path / "codes.npy", "--out", tmp_path / "back.npy")
     assert r.returncode == 0, r.stderr
     assert np.load(tmp_path / "back.npy").shape == (49, HUMANML22.feature_dim)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from utils.skeleton import (ANIMO30, COCO17_NAMES, H36M17, HUMANML22, SKELETONS, SkeletonSpec, coco17_to_h36m17,
-                            get_skeleton, humanml22_to_h36m17, skeleton_for_feature_dim)
+                            get_skeleton, humanml22_to_h36m17, skeleton_for_feature_dim,
+                            skeleton_for_joint_count)
 
 
 def test_feature_widths_come_from_one_formula():
@@ -74,6 +75,9 @@ def test_bad_specs_and_names_are_explained(tmp_path):
     with pytest.raises(ValueError, match="251-dim.*give the skeleton explicitly"):
         skeleton_for_feature_dim(251)
     assert skeleton_for_feature_dim(263) is HUMANML22 and skeleton_for_feature_dim(359) is ANIMO30
+    assert [skeleton_for_joint_count(n) for n in (22, 30, 17)] == [HUMANML22, ANIMO30, H36M17]
+    with pytest.raises(ValueError, match="no single built-in skeleton has 5 joints"):
+        skeleton_for_joint_count(5)
 
 
 def test_coco17_to_h36m17():

@@ -146,8 +146,8 @@ def write_bvh(path: str | Path, joints: np.ndarray, spec: SkeletonSpec, fps: flo
     Rotations come from `inverse_kinematics` with the clip's own bone lengths, so FK of the file gives back the
     positions of a rigid body. Decoded or generated positions whose bone lengths vary over time get the rigid fit
     that aims each bone from its fitted parent (`track=True`): the file is exact to itself (read_bvh gives back what
-    was written) and as close to the input as a rigid skeleton can be; the OFFSETs are those bones (the ROOT's is the median root height over the origin) and all-zero
-    rotations give the spec's rest pose shape. scale is file
+    was written) and as close to the input as a rigid skeleton can be. The OFFSETs are those bones (the ROOT's is
+    the median root height over the origin) and all-zero rotations give the spec's rest pose shape. scale is file
     units per metre (100: centimetres, what Blender and most tools expect); fps defaults to spec.fps.
     """
     path = Path(path)

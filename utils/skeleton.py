@@ -439,6 +439,15 @@ def skeleton_ref(spec: SkeletonSpec) -> str | dict:
     return spec.name if SKELETONS.get(spec.name) is spec else spec.to_dict()
 
 
+def skeleton_for_joint_count(num_joints: int) -> SkeletonSpec:
+    """The built-in spec with `num_joints` joints (22 -> humanml22, 30 -> animo30, 17 -> h36m17)."""
+    fits = [s for s in SKELETONS.values() if s.num_joints == num_joints]
+    if len(fits) != 1:
+        counts = {s.name: s.num_joints for s in SKELETONS.values()}
+        raise ValueError(f"no single built-in skeleton has {num_joints} joints ({counts})")
+    return fits[0]
+
+
 def skeleton_for_feature_dim(dim: int) -> SkeletonSpec:
     """The built-in spec whose feature width is `dim` (263 -> humanml22, 359 -> animo30)."""
     for spec in SKELETONS.values():

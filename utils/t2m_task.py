@@ -127,7 +127,8 @@ def new_model_config(config_class, args, tokenizer: RVQVAE, folder: MotionFolder
     vocab = {}
     if args.closed_vocab:
         items = folder.load_split("train")
-        vocab = dict(species_vocab=sorted({it.species for it in items}), gender_vocab=sorted({it.gender for it in items}))
+        vocab = dict(species_vocab=sorted({it.species for it in items}),
+                     gender_vocab=sorted({it.gender for it in items}))
     t = tokenizer.config
     return transformer_config(
         config_class, args.config, num_tokens=t.codebook_size, num_quantizers=t.num_quantizers,

@@ -78,7 +78,8 @@ class MaskTransformer(Checkpointable, nn.Module):
         ids = codes.clamp_min(0)
         u = torch.rand(B, N, device=dev)
         random_tok = chosen & (u < RANDOM_TOKEN_SHARE)
-        to_mask = chosen & (u >= RANDOM_TOKEN_SHARE) & (u < RANDOM_TOKEN_SHARE + (1 - RANDOM_TOKEN_SHARE) * MASK_TOKEN_SHARE)
+        mask_upto = RANDOM_TOKEN_SHARE + (1 - RANDOM_TOKEN_SHARE) * MASK_TOKEN_SHARE
+        to_mask = chosen & (u >= RANDOM_TOKEN_SHARE) & (u < mask_upto)
         ids = torch.where(random_tok, torch.randint_like(ids, self.config.num_tokens), ids)
         ids = torch.where(to_mask, torch.full_like(ids, self.mask_id), ids)
         ids = ids.masked_fill(~valid, self.pad_id)
