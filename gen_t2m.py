@@ -38,8 +38,8 @@ def pipeline_from(args, species: str) -> T2MPipeline:
     if not any(getattr(args, k) for k in CHECKPOINT_FILES):
         return T2MPipeline.from_folder(folder, device=args.device)
     paths = {k: getattr(args, k) or folder / name for k, name in CHECKPOINT_FILES.items()}
-    for key in ("tokenizer", "transformer"):
-        if not Path(paths[key]).is_file():
+    for key in CHECKPOINT_FILES:  # a file named on the command line must exist; the folder's own are optional
+        if (getattr(args, key) or key in ("tokenizer", "transformer")) and not Path(paths[key]).is_file():
             raise CheckpointError(f"{paths[key]} does not exist; give --checkpoints DIR or --{key.replace('_', '-')}")
     optional = {k: paths[k] if Path(paths[k]).is_file() else None for k in ("residual", "length_estimator")}
     return T2MPipeline.from_files(paths["tokenizer"], paths["transformer"], optional["residual"],

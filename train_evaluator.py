@@ -15,18 +15,21 @@ from eval.evaluator import EvaluatorConfig, TextMotionEvaluator
 from eval.metrics import r_precision
 from models.dstformer import DST_CONFIGS
 from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank
-from utils.dataset import DataError, MotionFolder, PackedMotions, TextMotionDataset, collate_motions
+from utils.dataset import (UNKNOWN, DataError, MotionFolder, MotionItem, PackedMotions, TextMotionDataset,
+                           collate_motions)
 from utils.skeleton import skeleton_ref
 from utils.training import TrainConfig, add_train_args, join_processes, train, train_config_from_args
 
 
 class EvaluatorTask:
     def __init__(self, model: TextMotionEvaluator, folder: MotionFolder, max_length: int, val_items: int,
-                 text_encoder_path: str | None = None):
+                 text_encoder_path: str | None = None, species_weight: float = 0.0,
+                 train_items: list[MotionItem] | None = None):
         self.model = model
+        self.species_weight = species_weight if model.species_head is not None else 0.0
         mean, std = folder.mean_std()
         self.mean, self.std = torch.from_numpy(mean), torch.from_numpy(std)
-        items = folder.load_split("train")
+        items = folder.load_split("train") if train_items is None else train_items
         self.dataset = TextMotionDataset(PackedMotions(items, mean, std), max_length=max_length)
         self.collate_fn = collate_motions
         self.bank = CaptionBank(model.config.text_encoder, text_encoder_path)
@@ -45,7 +48,10 @@ class EvaluatorTask:
         m = model.encode_motion(self._features(batch), batch["length"])
         t = model.encode_text(text_feats)
         loss = model.contrastive_loss(m, t, text_feats)
-        return loss, {}
+        if not self.species_weight:
+            return loss, {"nce": loss.item()}
+        species = model.species_loss(m, batch["species"])
+        return loss + self.species_weight * species, {"nce": loss.item(), "species": species.item()}
 
     @torch.no_grad()
     def embed(self, model: TextMotionEvaluator, dataset, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -77,6 +83,10 @@ def main(argv=None) -> None:
     p.add_argument("--text-encoder", default="minilm", choices=sorted(TEXT_ENCODER_DIMS))
     p.add_argument("--text-encoder-path")
     p.add_argument("--max-length", type=int, default=196)
+    p.add_argument("--species-weight", type=float, default=0.5,
+                   help="weight of a species classifier on the motion embedding, trained with the contrastive loss "
+                        "when the data hold several species (0: contrastive only); the evaluator never gets the "
+                        "species as input")
     p.add_argument("--val-items", type=int, default=256)
     p.add_argument("--strict", action="store_true")
     p.add_argument("--resume", action="store_true")
@@ -88,11 +98,14 @@ def main(argv=None) -> None:
     state = join_processes()
     try:
         folder = MotionFolder(args.data, strict=args.strict)
+        train_items = folder.load_split("train")
+        species = sorted({it.species for it in train_items} - {UNKNOWN}) if args.species_weight > 0 else []
         config = EvaluatorConfig(skeleton=skeleton_ref(folder.spec), backbone=args.backbone, embed_dim=args.embed_dim,
-                                 frame_stride=args.frame_stride, text_encoder=args.text_encoder)
+                                 frame_stride=args.frame_stride, text_encoder=args.text_encoder, species=species)
         model = TextMotionEvaluator.load(Path(args.out) / "model.safetensors") if args.resume \
             else TextMotionEvaluator(config)
-        task = EvaluatorTask(model, folder, args.max_length, args.val_items, args.text_encoder_path)
+        task = EvaluatorTask(model, folder, args.max_length, args.val_items, args.text_encoder_path,
+                             args.species_weight, train_items)
     except (DataError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     state.print(json.dumps(train(task, cfg, resume=args.resume), indent=1))

@@ -4,7 +4,8 @@ Motion side: a DSTformer over joint positions recovered from the features (each 
 ground point, plus the root's ground trajectory), pooled over real frames and joints, projected to the shared
 space. Text side: the frozen sentence encoder plus a projection. Trained contrastively (InfoNCE, as TMR), with
 negatives whose captions are near-identical to the positive's left out of the softmax. It never sees the species
-label: the species has to be read from the motion.
+label as input: the species has to be read from the motion. On data with several species, training may add a
+species classifier on the motion embedding (a training signal only; many captions never name the species).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class EvaluatorConfig:
     temperature: float = 0.07
     negative_filter: float = 0.9  # captions at least this similar (frozen text cosine) are not negatives
     dst: dict = field(default_factory=dict)  # overrides of the backbone config
+    species: list[str] = field(default_factory=list)  # training species for the auxiliary classifier (>= 2)
 
     @property
     def spec(self) -> SkeletonSpec:
@@ -71,6 +73,7 @@ class TextMotionEvaluator(Checkpointable, nn.Module):
                                          nn.Linear(dst_cfg.dim_rep, config.embed_dim))
         text_dim = TEXT_ENCODER_DIMS[config.text_encoder]
         self.text_proj = nn.Sequential(nn.Linear(text_dim, text_dim), nn.GELU(), nn.Linear(text_dim, config.embed_dim))
+        self.species_head = nn.Linear(config.embed_dim, len(config.species)) if len(config.species) > 1 else None
 
     @property
     def max_frames(self) -> int:
@@ -88,6 +91,18 @@ class TextMotionEvaluator(Checkpointable, nn.Module):
         w = mask[:, :, None, None].to(rep.dtype)
         pooled = (rep * w).sum((1, 2)) / (w.sum((1, 2)) * rep.shape[2])
         return F.normalize(self.motion_proj(pooled), dim=-1)
+
+    def species_loss(self, motion_emb: torch.Tensor, species: list[str]) -> torch.Tensor:
+        """Cross-entropy of the species classifier on unit motion embeddings (B, E); species outside the
+        training vocabulary are ignored."""
+        if self.species_head is None:
+            raise ValueError("this evaluator has no species classifier (its config lists fewer than 2 species)")
+        names = self.config.species
+        target = torch.tensor([names.index(s) if s in names else -100 for s in species], device=motion_emb.device)
+        logits = self.species_head(motion_emb)
+        if not (target >= 0).any():
+            return logits.sum() * 0.0
+        return F.cross_entropy(logits, target, ignore_index=-100)
 
     def encode_text(self, text_features: torch.Tensor) -> torch.Tensor:
         """Frozen sentence embeddings (B, text_dim) -> unit embeddings (B, E)."""

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from conftest import random_motion
@@ -55,3 +56,50 @@ def test_near_identical_captions_are_not_negatives():
                       + torch.nn.functional.cross_entropy(logits.T, target))
     assert torch.allclose(loss, expected)
     assert not torch.allclose(loss, model.contrastive_loss(m, t, torch.eye(4)))
+
+
+def test_species_classifier_only_with_several_species_and_round_trips(tmp_path):
+    assert _model().species_head is None  # no species listed: contrastive only
+    one = TextMotionEvaluator(EvaluatorConfig(skeleton="humanml22", backbone="tiny", embed_dim=8, species=["human"]))
+    assert one.species_head is None
+    with pytest.raises(ValueError, match="fewer than 2 species"):
+        one.species_loss(torch.zeros(1, 8), ["human"])
+    torch.manual_seed(0)
+    model = TextMotionEvaluator(EvaluatorConfig(skeleton="humanml22", backbone="tiny", embed_dim=8,
+                                                species=["cat", "dog"]))
+    emb = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+    expected = torch.nn.functional.cross_entropy(model.species_head(emb[[0, 2]]), torch.tensor([1, 0]))
+    assert torch.allclose(model.species_loss(emb, ["dog", "yak", "cat"]), expected)  # the unknown yak is left out
+    none = model.species_loss(emb, ["yak", "emu", "unknown"])
+    assert torch.isfinite(none) and none.item() == 0.0
+    model.save(tmp_path / "ev.safetensors")
+    back = TextMotionEvaluator.load(tmp_path / "ev.safetensors")
+    assert back.config.species == ["cat", "dog"]
+    assert torch.equal(back.species_head.weight, model.species_head.weight)
+
+
+def test_species_classifier_teaches_the_embedding_to_tell_species():
+    """Two 'species' that differ only in body size: after a few steps on the species loss alone the motion
+    embedding separates them (the evaluator is never given the species)."""
+    torch.manual_seed(0)
+    model = TextMotionEvaluator(EvaluatorConfig(skeleton="humanml22", backbone="tiny", embed_dim=8,
+                                                species=["big", "small"]))
+    feats, names = [], []
+    for k in range(16):
+        joints = random_motion(HUMANML22, T=17, seed=k)
+        scale = 1.0 if k % 2 else 0.5
+        feats.append(torch.from_numpy(joints_to_features(joints * scale, HUMANML22)[0]))
+        names.append("big" if k % 2 else "small")
+    x, lengths = torch.stack(feats), torch.full((16,), 16)
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    first = None
+    for _ in range(40):
+        loss = model.species_loss(model.encode_motion(x, lengths), names)
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        guess = model.species_head(model.encode_motion(x, lengths)).argmax(1)
+    assert loss.item() < 0.3 * first
+    assert [model.config.species[g] for g in guess.tolist()] == names

@@ -390,6 +390,9 @@ def test_generate_command_errors(tmp_path):
         gen_t2m.main(["--text-file", str(empty)])
     with pytest.raises(SystemExit, match="tokenizer.safetensors does not exist: .* is not a checkpoint folder"):
         gen_t2m.main(["--text", "a dog runs", "--checkpoints", str(tmp_path)])
+    # a residual transformer named on the command line is not silently left out when its file is missing
+    with pytest.raises(SystemExit, match="no_such_residual.safetensors does not exist"):
+        gen_t2m.main(["--text", "a dog runs", "--residual", str(tmp_path / "no_such_residual.safetensors")])
     bad = tmp_path / "bad.txt"
     bad.write_text("cat#a cat walks\n")
     with pytest.raises(SystemExit, match="line 1"):

@@ -63,6 +63,11 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(random_folder, tmp_pat
     # the codebook really moved during training, so the comparison means something
     fresh = create_rvqvae("tiny", skeleton="animo30").state_dict()
     assert any(not torch.allclose(a[k], fresh[k]) for k in a if "codebook" in k or "embed" in k)
+    # the log too: the row the killed run wrote at step 9 is replaced by the resumed run's, not doubled
+    logs = [np.genfromtxt(tmp_path / run / "metrics.csv", delimiter=",", names=True) for run in ("straight", "killed")]
+    assert logs[0]["step"].tolist() == logs[1]["step"].tolist() == [3, 6, 9, 12]
+    # (row 9 of the resumed run averages step 9 alone, the others average the same steps)
+    assert np.allclose(logs[0]["loss"][[0, 1, 3]], logs[1]["loss"][[0, 1, 3]], rtol=1e-5)
 
 
 def test_resume_without_a_checkpoint_is_explained(random_folder, tmp_path):

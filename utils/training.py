@@ -11,6 +11,7 @@ resumed run reaches the same weights as one that was never interrupted.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import shutil
@@ -156,6 +157,8 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False,
         accel.load_state(str(found))
         meta = json.loads((found / "trainer.json").read_text())
         step, epoch, batch_in_epoch = meta["step"], meta["epoch"], meta["batch_in_epoch"]
+        if accel.is_main_process:
+            _trim_csv(out / "metrics.csv", step)
 
     def save_state() -> None:
         accel.wait_for_everyone()
@@ -225,15 +228,30 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False,
     return last
 
 
-def _append_csv(path: Path, row: dict) -> None:
-    """Append a row; a new column rewrites the file with the wider header."""
-    rows = []
-    if path.is_file():
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+def _read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    """Append a row (the file is rewritten atomically; a new column widens the header)."""
+    _write_csv(path, _read_csv(path) + [{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}])
+
+
+def _trim_csv(path: Path, step: int) -> None:
+    """Drop rows logged after `step`: a resumed run logs those steps again."""
+    rows = _read_csv(path)
+    kept = [r for r in rows if int(float(r["step"])) <= step]
+    if len(kept) < len(rows):
+        _write_csv(path, kept)
