@@ -92,6 +92,11 @@ class TextMotionEvaluator(Checkpointable, nn.Module):
         pooled = (rep * w).sum((1, 2)) / (w.sum((1, 2)) * rep.shape[2])
         return F.normalize(self.motion_proj(pooled), dim=-1)
 
+    def species_logits(self, motion_emb: torch.Tensor) -> torch.Tensor:
+        """Unit motion embeddings (B, E) -> (B, S) species logits, sharpened by the contrastive temperature (a
+        linear map of a unit vector alone stays too flat to be confident)."""
+        return self.species_head(motion_emb) / self.config.temperature
+
     def species_loss(self, motion_emb: torch.Tensor, species: list[str]) -> torch.Tensor:
         """Cross-entropy of the species classifier on unit motion embeddings (B, E); species outside the
         training vocabulary are ignored."""
@@ -99,7 +104,7 @@ class TextMotionEvaluator(Checkpointable, nn.Module):
             raise ValueError("this evaluator has no species classifier (its config lists fewer than 2 species)")
         names = self.config.species
         target = torch.tensor([names.index(s) if s in names else -100 for s in species], device=motion_emb.device)
-        logits = self.species_head(motion_emb)
+        logits = self.species_logits(motion_emb)
         if not (target >= 0).any():
             return logits.sum() * 0.0
         return F.cross_entropy(logits, target, ignore_index=-100)

@@ -91,8 +91,8 @@ def embed_texts(evaluator: TextMotionEvaluator, bank, texts: list[str], batch_si
 class SpeciesProbe:
     """A small MLP (one hidden layer, on standardised embeddings) fitted on the train split's real-motion
     embeddings to tell the species; seeded, so the same embeddings always give the same probe. On the zoo's animal
-    test motions a linear probe read the species of 69.7%, this one 89.2%: the species is in the embedding, but
-    not linearly separable."""
+    test motions, with an evaluator trained without a species term, a linear probe read the species of 69.7% and
+    this one 89.2%; with the species term (train_evaluator.py --species-weight) this probe reads 96.1%."""
 
     def __init__(self, emb: np.ndarray, species: list[str], hidden: int = 256, steps: int = 3000, seed: int = 0):
         self.names = sorted(set(species))

@@ -68,7 +68,8 @@ def test_species_classifier_only_with_several_species_and_round_trips(tmp_path):
     model = TextMotionEvaluator(EvaluatorConfig(skeleton="humanml22", backbone="tiny", embed_dim=8,
                                                 species=["cat", "dog"]))
     emb = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
-    expected = torch.nn.functional.cross_entropy(model.species_head(emb[[0, 2]]), torch.tensor([1, 0]))
+    logits = model.species_head(emb[[0, 2]]) / model.config.temperature
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([1, 0]))
     assert torch.allclose(model.species_loss(emb, ["dog", "yak", "cat"]), expected)  # the unknown yak is left out
     none = model.species_loss(emb, ["yak", "emu", "unknown"])
     assert torch.isfinite(none) and none.item() == 0.0
@@ -100,6 +101,6 @@ def test_species_classifier_teaches_the_embedding_to_tell_species():
         loss.backward()
         opt.step()
     with torch.no_grad():
-        guess = model.species_head(model.encode_motion(x, lengths)).argmax(1)
+        guess = model.species_logits(model.encode_motion(x, lengths)).argmax(1)
     assert loss.item() < 0.3 * first
     assert [model.config.species[g] for g in guess.tolist()] == names
