@@ -68,7 +68,9 @@ def bundle_dataset(runs: Path, name: str, out: Path, dtype: torch.dtype) -> list
             config = {**config, "tokenizer_sha256": new_tok_sha}
         source = {"file": str(src), "sha256": extra.pop("_sha256"), "dtype": str(next(iter(state.values())).dtype)}
         dst = out / name / FILES[key]
-        save_checkpoint(dst, kind, config, cast(state, dtype), {**extra, "bundled_from": source})
+        if not save_checkpoint(dst, kind, config, cast(state, dtype), {**extra, "bundled_from": source},
+                               keep_identical=True):
+            print(f"{dst}: unchanged, left as it is")
         sha = load_checkpoint(dst, kind)[2]["_sha256"]  # read back: the file is whole and loads
         if key == "tokenizer":
             new_tok_sha = sha

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -40,12 +40,22 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 
 def save_checkpoint(path: str | Path, kind: str, config: dict, state: dict[str, torch.Tensor],
-                    extra: dict | None = None) -> None:
-    """Write weights + {kind, config, extra} atomically."""
+                    extra: dict | None = None, keep_identical: bool = False) -> bool:
+    """Write weights + {kind, config, extra} atomically; -> whether the file was written. With `keep_identical`
+    an existing file holding the same weights, kind, config and extra is left alone (safetensors orders the header
+    differently from one save to the next, so rewriting it would change its bytes, not its content)."""
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     meta = {"format": FORMAT, "kind": kind, "config": json.dumps(config), "sha256": _digest(state),
             "extra": json.dumps(extra or {})}
+    if keep_identical and Path(path).is_file():
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                if (f.metadata() or {}) == meta:
+                    return False
+        except (SafetensorError, OSError, ValueError, RuntimeError):
+            pass  # unreadable: overwrite it
     atomic_write_bytes(path, st_save(state, metadata=meta))
+    return True
 
 
 def load_checkpoint(path: str | Path, kind: str) -> tuple[dict, dict[str, torch.Tensor], dict]:
@@ -57,7 +67,6 @@ def load_checkpoint(path: str | Path, kind: str) -> tuple[dict, dict[str, torch.
     data = path.read_bytes()
     try:
         state = st_load(data)
-        from safetensors import safe_open  # metadata needs the file API
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
