@@ -66,7 +66,8 @@ def bundle_dataset(runs: Path, name: str, out: Path, dtype: torch.dtype) -> list
         kind = SOURCES[key][2]
         if key in LINKED:
             config = {**config, "tokenizer_sha256": new_tok_sha}
-        source = {"file": str(src), "sha256": extra.pop("_sha256"), "dtype": str(next(iter(state.values())).dtype)}
+        floats = sorted(k for k, v in state.items() if v.is_floating_point())  # (the file's tensor order varies)
+        source = {"file": str(src), "sha256": extra.pop("_sha256"), "dtype": str(state[floats[0]].dtype)}
         dst = out / name / FILES[key]
         if not save_checkpoint(dst, kind, config, cast(state, dtype), {**extra, "bundled_from": source},
                                keep_identical=True):

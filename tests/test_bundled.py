@@ -153,7 +153,7 @@ def test_bundling_relinks_the_pair_and_refuses_a_mismatch(tmp_path):
     before = {p.name: p.read_bytes() for p in (tmp_path / "out" / "animals").iterdir()}
     r = _run("bundle_models.py", "--runs", runs, "--out", tmp_path / "out", "--datasets", "animals",
              "--dtype", "float32")
-    assert r.returncode == 0 and r.stdout.count("unchanged, left as it is") == len(before), r.stderr
+    assert r.returncode == 0 and r.stdout.count("unchanged, left as it is") == len(before), r.stdout
     assert {p.name: p.read_bytes() for p in (tmp_path / "out" / "animals").iterdir()} == before
     shutil.rmtree(runs / "lift_animals")  # a data set without a lifter run: the rest is bundled
     r = _run("bundle_models.py", "--runs", runs, "--out", tmp_path / "out3", "--datasets", "animals")
