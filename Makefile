@@ -94,6 +94,7 @@ $(RUNS)/eval_%/model.safetensors: | venv
 T2M_STEPS ?= 3000
 T2M_ANIMAL_STEPS ?= 6000
 RES_STEPS ?= 2000
+T2M_VAL_EVERY ?= 500
 T2M_FLAGS = --config cpu --threads 1 --mixed-precision bf16 --lr 4e-4 --warmup-steps 200 --ckpt-every 250 --no-progress
 
 .PHONY: train-t2m-zoo
@@ -108,7 +109,7 @@ $(RUNS)/t2m_animals/model.safetensors: T2M_VAL_EVERY = 1000
 
 $(RUNS)/t2m_%/model.safetensors: | venv
 	$(PY) train_t2m_transformer.py --data $(ZOO)/$* --tokenizer $(RUNS)/vq_$*/model.safetensors --out $(RUNS)/t2m_$* \
-		$(T2M_FLAGS) --max-steps $(T2M_STEPS) --val-every $(or $(T2M_VAL_EVERY),500) --evaluator $(RUNS)/eval_$*/model.safetensors \
+		$(T2M_FLAGS) --max-steps $(T2M_STEPS) --val-every $(T2M_VAL_EVERY) --evaluator $(RUNS)/eval_$*/model.safetensors \
 		$(if $(wildcard $(RUNS)/t2m_$*/state),--resume,)
 
 $(RUNS)/res_%/model.safetensors: | venv

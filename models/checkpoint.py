@@ -48,12 +48,13 @@ def save_checkpoint(path: str | Path, kind: str, config: dict, state: dict[str, 
     meta = {"format": FORMAT, "kind": kind, "config": json.dumps(config), "sha256": _digest(state),
             "extra": json.dumps(extra or {})}
     if keep_identical and Path(path).is_file():
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                if (f.metadata() or {}) == meta:
-                    return False
-        except (SafetensorError, OSError, ValueError, RuntimeError):
-            pass  # unreadable: overwrite it
+        try:  # load_checkpoint also checks the stored weights against their digest
+            old_config, _, old_extra = load_checkpoint(path, kind)
+        except CheckpointError:  # unreadable, foreign or corrupt: overwrite it
+            old_config = old_extra = None
+        if (old_extra is not None and old_extra.pop("_sha256") == meta["sha256"]
+                and json.dumps(old_config) == meta["config"] and json.dumps(old_extra) == meta["extra"]):
+            return False
     atomic_write_bytes(path, st_save(state, metadata=meta))
     return True
 

@@ -1,7 +1,9 @@
+from dataclasses import asdict
+
 import pytest
 import torch
 
-from models.checkpoint import CheckpointError
+from models.checkpoint import CheckpointError, save_checkpoint
 from models.vq.rvqvae import VQ_CONFIGS, RVQVAE, chain_attention_mask, create_rvqvae
 from utils.skeleton import ANIMO30, HUMANML22
 
@@ -96,6 +98,11 @@ def test_checkpoint_round_trip_and_corruption(tiny, tmp_path):
     (tmp_path / "flipped.safetensors").write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="flipped.safetensors: weights do not match their checksum"):
         RVQVAE.load(tmp_path / "flipped.safetensors")
+    # keep_identical leaves a whole file with the same content alone, but rewrites one whose weights are corrupt
+    same = (tiny.checkpoint_kind, asdict(tiny.config), tiny.state_dict())
+    assert not save_checkpoint(path, *same, keep_identical=True)
+    assert save_checkpoint(tmp_path / "flipped.safetensors", *same, keep_identical=True)
+    assert RVQVAE.load(tmp_path / "flipped.safetensors").config == tiny.config
     (tmp_path / "cut.safetensors").write_bytes(path.read_bytes()[: len(data) // 2])
     with pytest.raises(CheckpointError, match="cut.safetensors: not a readable safetensors checkpoint"):
         RVQVAE.load(tmp_path / "cut.safetensors")
