@@ -94,8 +94,10 @@ def main(argv=None) -> None:
                            val_every=500, ckpt_every=500)
     add_train_args(p, defaults)
     args = p.parse_args(argv)
+    if args.species_weight < 0:
+        p.error(f"--species-weight must be >= 0 (0 turns the species classifier off), got {args.species_weight}")
     cfg = train_config_from_args(args, args.out)
-    state = join_processes()
+    state = join_processes(cfg.seed)
     try:
         folder = MotionFolder(args.data, strict=args.strict)
         train_items = folder.load_split("train")

@@ -36,8 +36,8 @@ def load_clips(folder: MotionFolder, split: str, limit: int | None = None) -> li
 
 
 class LiftTask:
-    def __init__(self, model: Lifter, folder: MotionFolder, val_clips: int):
-        self.model = model
+    def __init__(self, model: Lifter, folder: MotionFolder, val_clips: int, velocity_weight: float = 1.0):
+        self.model, self.velocity_weight = model, velocity_weight
         self.in_spec, self.reg = lifting_setup(folder)
         self.out_spec = folder.spec
         w = model.config.window
@@ -57,7 +57,7 @@ class LiftTask:
         wv = (m[:, 1:] & m[:, :-1])[..., None].float()
         loss_vel = (((pred[:, 1:] - pred[:, :-1]) - (y[:, 1:] - y[:, :-1])).norm(dim=-1) * wv).sum() / (
             wv.sum().clamp_min(1) * err.shape[-1])
-        loss = loss_3d + 0.5 * loss_n + 20.0 * loss_vel
+        loss = loss_3d + 0.5 * loss_n + self.velocity_weight * loss_vel
         return loss, {"mpjpe": loss_3d.item(), "n_mpjpe": loss_n.item(), "vel": loss_vel.item()}
 
     def validate(self, model: Lifter) -> dict[str, float]:
@@ -78,20 +78,24 @@ def main(argv=None) -> None:
     p.add_argument("--window", type=int, default=43,
                    help="frames per window (43: what 2 CPU cores train in an hour; MotionBERT: 243)")
     p.add_argument("--val-clips", type=int, default=64)
+    p.add_argument("--velocity-weight", type=float, default=1.0,
+                   help="weight of the frame-to-frame velocity loss (MotionBERT: 20, in its own units)")
     p.add_argument("--strict", action="store_true")
     p.add_argument("--resume", action="store_true")
     add_train_args(p, TrainConfig(out_dir="", max_steps=3000, batch_size=32, lr=5e-4, weight_decay=0.01,
                                   warmup_steps=200, val_every=500, ckpt_every=500))
     args = p.parse_args(argv)
+    if args.velocity_weight < 0:
+        p.error(f"--velocity-weight must be >= 0, got {args.velocity_weight}")
     cfg = train_config_from_args(args, args.out)
-    state = join_processes()
+    state = join_processes(cfg.seed)
     try:
         folder = MotionFolder(args.data, strict=args.strict)
         in_spec, _ = lifting_setup(folder)
         config = LifterConfig(input_skeleton=skeleton_ref(in_spec), output_skeleton=skeleton_ref(folder.spec),
                               backbone=args.backbone, window=args.window)
         model = Lifter.load(Path(args.out) / "model.safetensors") if args.resume else Lifter(config)
-        task = LiftTask(model, folder, args.val_clips)
+        task = LiftTask(model, folder, args.val_clips, args.velocity_weight)
     except (DataError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     state.print(json.dumps(train(task, cfg, resume=args.resume), indent=1))

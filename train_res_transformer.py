@@ -28,7 +28,7 @@ def main(argv=None) -> None:
     p.add_argument("--untied", action="store_true", help="separate output projections instead of the code embeddings")
     args = p.parse_args(argv)
     cfg = train_config_from_args(args, args.out)
-    state = join_processes()
+    state = join_processes(cfg.seed)
     try:
         folder, tokenizer, model = load_run(args, ResidualTransformer, ResidualTransformerConfig,
                                             tie_output=not args.untied)

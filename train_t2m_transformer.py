@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     add_t2m_args(p)
     args = p.parse_args(argv)
     cfg = train_config_from_args(args, args.out)
-    state = join_processes()
+    state = join_processes(cfg.seed)
     try:
         folder, tokenizer, model = load_run(args, MaskTransformer, MaskTransformerConfig)
         task = TransformerTask(model, tokenizer, folder, args, residual=False)

@@ -101,7 +101,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     cfg = train_config_from_args(args, args.out)
-    state = join_processes()
+    state = join_processes(cfg.seed)
     try:
         folder = MotionFolder(args.data, args.skeleton, strict=args.strict)
         if args.resume:

@@ -104,3 +104,30 @@ def test_evaluator_learns_to_match_captions_and_eval_t2m_reports(people_folder, 
     assert real["fid"][0] == pytest.approx(0.0, abs=1e-6)  # real motions against themselves
     assert set(real["retrieval"]) == {"R@1", "R@5", "R@10"} and "shuffled captions (real motions)" in report
     assert "| real |" in (tmp_path / "t2m.md").read_text()
+
+
+def test_negative_loss_weights_are_refused(capsys):
+    import train_evaluator
+    import train_lifter
+
+    with pytest.raises(SystemExit):
+        train_lifter.main(["--data", "nowhere", "--out", "nowhere", "--velocity-weight", "-1"])
+    assert "--velocity-weight must be >= 0, got -1.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_evaluator.main(["--data", "nowhere", "--out", "nowhere", "--species-weight", "-0.5"])
+    assert "--species-weight must be >= 0 (0 turns the species classifier off), got -0.5" in capsys.readouterr().err
+
+
+def test_a_seed_fixes_the_initial_weights(people_folder, tmp_path):
+    """Models are built after the trainer seeds torch: two runs with one seed end with the same weights."""
+    import train_lifter
+
+    def weights(name, seed):
+        train_lifter.main(["--data", str(people_folder), "--out", str(tmp_path / name), "--backbone", "tiny",
+                           "--window", "16", "--batch-size", "4", "--max-steps", "2", "--val-every", "0",
+                           "--ckpt-every", "2", "--no-progress", "--threads", "1", "--seed", str(seed)])
+        return Lifter.load(tmp_path / name / "model.safetensors").state_dict()
+
+    a, b, c = weights("a", 0), weights("b", 0), weights("c", 1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)

@@ -65,11 +65,15 @@ class Task(Protocol):
 _NOT_FLAGS = ("out_dir", "betas", "progress")
 
 
-def join_processes() -> PartialState:
+def join_processes(seed: int) -> PartialState:
     """Join the process group `accelerate launch` started, before any model is built: vector-quantize-pytorch
     decides when a quantizer is constructed whether to all-reduce its EMA codebook statistics across processes.
-    Without CUDA the processes form a gloo CPU group. Returns the state (its .print prints on the main process)."""
-    return PartialState(cpu=not torch.cuda.is_available())
+    Without CUDA the processes form a gloo CPU group. Then seed torch, numpy and random, so the model about to be
+    built starts from the same weights in every run with this seed (torch seeds itself at random otherwise).
+    Returns the state (its .print prints on the main process)."""
+    state = PartialState(cpu=not torch.cuda.is_available())
+    set_seed(seed)
+    return state
 
 
 def add_train_args(parser, defaults: TrainConfig) -> None:
