@@ -131,3 +131,24 @@ def test_a_seed_fixes_the_initial_weights(people_folder, tmp_path):
     a, b, c = weights("a", 0), weights("b", 0), weights("c", 1)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_lifting_loss_pulls_a_collapsed_prediction_back_to_size():
+    """A near-zero prediction of the right shape: the scale-normalised term's correction is bounded, so its
+    gradient stays of the MPJPE's size and the total gradient grows the prediction; a good fit is scored as
+    MotionBERT's unbounded term would score it."""
+    from train_lifter import lifting_loss
+
+    torch.manual_seed(0)
+    y = torch.randn(2, 8, 17, 3)
+    mask = torch.ones(2, 8, dtype=torch.bool)
+    pred = (0.01 * (y + 0.5 * torch.randn_like(y))).requires_grad_()
+    loss, logs = lifting_loss(pred, y, mask, velocity_weight=0.0)
+    g_all, = torch.autograd.grad(loss, pred)
+    g_3d, = torch.autograd.grad((pred - y).norm(dim=-1).mean(), pred)
+    assert g_all.norm() <= 2.5 * g_3d.norm()
+    assert (g_all * pred).sum() < 0  # a gradient step makes the prediction larger
+    close = y + 0.05 * torch.randn_like(y)
+    _, logs = lifting_loss(close, y, mask, velocity_weight=0.0)
+    s = (close * y).sum((-1, -2), keepdim=True) / (close * close).sum((-1, -2), keepdim=True)
+    assert logs["n_mpjpe"] == pytest.approx((s * close - y).norm(dim=-1).mean().item(), rel=1e-5)
