@@ -70,7 +70,7 @@ class EvaluatorTask:
         return {"top1": float(top[0]), "top3": float(top[2]), "mm_dist": mm}
 
     def export(self, model: TextMotionEvaluator, path: Path, extra: dict) -> None:
-        model.save(path, extra)
+        model.save(path, {**extra, "species_weight": self.species_weight})  # the loss is part of the recipe
 
 
 def main(argv=None) -> None:

@@ -76,7 +76,7 @@ class LiftTask:
         return {"mpjpe_mm": r["mpjpe_mm"], "p_mpjpe_mm": r["p_mpjpe_mm"]}
 
     def export(self, model: Lifter, path: Path, extra: dict) -> None:
-        model.save(path, extra)
+        model.save(path, {**extra, "velocity_weight": self.velocity_weight})  # the loss is part of the recipe
 
 
 def main(argv=None) -> None:

@@ -59,6 +59,7 @@ def test_lifter_learns_and_eval_lift_reports_it(people_folder, tmp_path):
     assert np.mean(mpjpe[-3:]) < 0.7 * np.mean(mpjpe[:2])
     model = Lifter.load(tmp_path / "dst" / "model.safetensors")
     assert model.input_spec.name == "h36m17" and model.output_spec.name == "humanml22" and model.config.window == 16
+    assert model.checkpoint_extra == {"step": 60, "velocity_weight": 1.0}  # the loss weight is kept with the weights
 
     r = _run("eval_lift.py", "--checkpoint", tmp_path / "dst" / "model.safetensors", "--data", people_folder,
              "--out", tmp_path / "report")
@@ -84,6 +85,7 @@ def test_evaluator_learns_to_match_captions_and_eval_t2m_reports(people_folder, 
     assert np.mean(loss[-2:]) < 0.7 * loss[0]
     model = TextMotionEvaluator.load(tmp_path / "ev" / "model.safetensors")
     assert model.config.frame_stride == 4 and model.config.backbone == "tiny"
+    assert model.checkpoint_extra["species_weight"] == 0.0  # one species: no classifier, whatever the flag said
 
     # each test motion is nearest to the caption of its own action among the three
     folder = MotionFolder(people_folder)
