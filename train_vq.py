@@ -28,6 +28,8 @@ class VQTask:
                  rot_weight: float = 1.0, text_encoder_path: str | None = None):
         mean, std = folder.mean_std()
         self.root_weight, self.heading_weight = root_weight, heading_weight
+        self.loss_weights = {"ric": ric_weight, "vel": vel_weight, "root": root_weight, "heading": heading_weight,
+                             "rot": rot_weight}  # kept in the checkpoint: the loss is part of the recipe
         # per-dim weights of the reconstruction loss: the joint rotations are not used to recover positions
         self.feature_weight = torch.ones(model.spec.feature_dim)
         self.feature_weight[model.spec.slices.rot] = rot_weight
@@ -73,7 +75,7 @@ class VQTask:
                 "min_code_usage": min(r["code_usage_by_layer"])}
 
     def export(self, model: RVQVAE, path: Path, extra: dict) -> None:
-        model.save(path, extra)
+        model.save(path, {**extra, "loss_weights": self.loss_weights})
 
 
 def main(argv=None) -> None:

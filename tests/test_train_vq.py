@@ -87,6 +87,7 @@ def test_two_process_accelerate_run_completes(random_folder, tmp_path):
     assert run.stdout.count('"step": 6') == 1  # the metrics, printed by the main process only
     model = RVQVAE.load(out / "model.safetensors")
     assert np.isfinite(sum(float(v.float().sum()) for v in model.state_dict().values()))
+    assert model.checkpoint_extra["loss_weights"] == {"ric": 0.5, "vel": 0.5, "root": 1.0, "heading": 1.0, "rot": 1.0}
     assert (out / "metrics.csv").read_text().count("\n") == 3  # header + steps 3 and 6
 
 
