@@ -27,7 +27,6 @@ class VQTask:
                  vel_weight: float, root_weight: float = 1.0, heading_weight: float = 1.0,
                  rot_weight: float = 1.0, text_encoder_path: str | None = None):
         mean, std = folder.mean_std()
-        self.root_weight, self.heading_weight = root_weight, heading_weight
         self.loss_weights = {"ric": ric_weight, "vel": vel_weight, "root": root_weight, "heading": heading_weight,
                              "rot": rot_weight}  # kept in the checkpoint: the loss is part of the recipe
         # per-dim weights of the reconstruction loss: the joint rotations are not used to recover positions
@@ -41,7 +40,7 @@ class VQTask:
         self.val = folder.load_split("val")[:val_items] if "val" in folder.available_splits() else []
         self.dataset = MotionWindowDataset(PackedMotions(train_items, mean, std), window=window)
         self.collate_fn = collate_motions
-        self.ric, self.ric_weight, self.vel_weight = model.spec.slices.ric, ric_weight, vel_weight
+        self.ric = model.spec.slices.ric
         # every condition the data holds, encoded once; unknown ones are encoded when met
         self.bank = CaptionBank(model.config.text_encoder, text_encoder_path)
         self.bank(condition_texts([i.species for i in train_items], [i.gender for i in train_items]))
@@ -62,8 +61,9 @@ class VQTask:
         loss_root = F.smooth_l1_loss(rec[..., root], x[..., root])
         heading = lambda f: torch.cumsum(2 * (f[..., self.yaw] * self.yaw_std + self.yaw_mean), dim=1)  # noqa: E731
         loss_heading = (heading(rec) - heading(x)).abs().mean()
-        loss = (loss_rec + self.ric_weight * loss_ric + self.vel_weight * loss_vel + self.root_weight * loss_root
-                + self.heading_weight * loss_heading + out["commit_loss"])
+        w = self.loss_weights
+        loss = (loss_rec + w["ric"] * loss_ric + w["vel"] * loss_vel + w["root"] * loss_root
+                + w["heading"] * loss_heading + out["commit_loss"])
         return loss, {"rec": loss_rec.item(), "ric": loss_ric.item(), "vel": loss_vel.item(),
                       "root": loss_root.item(), "heading": loss_heading.item(), "commit": out["commit_loss"].item()}
 
