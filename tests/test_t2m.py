@@ -125,6 +125,21 @@ def test_padding_does_not_leak_into_the_logits(tok):
     assert torch.allclose(mask(padded, cond, valid)[:, :6], alone, atol=1e-5)
 
 
+@pytest.mark.parametrize("tie", [True, False])
+def test_residual_logits_for_one_layer_equal_those_of_a_layer_per_sample(tok, tie):
+    torch.manual_seed(2)
+    res = ResidualTransformer(transformer_config(
+        ResidualTransformerConfig, "tiny", num_tokens=tok.config.codebook_size,
+        num_quantizers=tok.config.num_quantizers, max_tokens=MAX_TOKENS, tie_output=tie)).eval()
+    cond = {"text": torch.randn(3, 384), "species": torch.randn(3, 384), "gender": torch.randn(3, 384)}
+    codes, valid = torch.randint(0, 32, (3, 5, 3)), torch.ones(3, 5, dtype=torch.bool)
+    one = res(codes, torch.tensor([2, 2, 2]), cond, valid)  # generation's path: one matmul for the batch
+    each = res(codes, torch.tensor([2, 1, 2]), cond, valid)  # training's path: each sample's own table
+    assert torch.allclose(one[[0, 2]], each[[0, 2]], atol=1e-6)
+    assert torch.allclose(res(codes[1:2], torch.tensor([1]), cond={k: v[1:2] for k, v in cond.items()},
+                              valid=valid[1:2]), each[1:2], atol=1e-6)
+
+
 # ---- generation -------------------------------------------------------------------------------------------------
 PROMPTS = (["a person walks forward", "someone jumps twice", "a child waves"], ["human"] * 3,
            ["male", "female", "juvenile"])

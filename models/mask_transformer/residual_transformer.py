@@ -54,10 +54,14 @@ class ResidualTransformer(Checkpointable, nn.Module):
         h = self.input(self.embed_below(codes, layer)) + self.layer_emb(layer)[:, None]
         h = self.backbone(h, cond, valid, drop)
         if self.config.tie_output:
-            logits = torch.einsum("bnc,bkc->bnk", self.out(h), self.code_emb[layer].to(h.dtype))
+            h, table = self.out(h), self.code_emb  # scores against the predicted layer's own code embeddings
         else:
-            logits = torch.einsum("bnl,bkl->bnk", h, self.heads[layer].to(h.dtype))
-        return logits + self.out_bias[layer][:, None].to(logits.dtype)
+            table = self.heads
+        if bool((layer == layer[0]).all()):  # one layer for the whole batch (generation): one (B N, C) x (C, K) matmul
+            logits = h @ table[layer[0]].to(h.dtype).T
+        else:  # training: a layer per sample
+            logits = torch.einsum("bnc,bkc->bnk", h, table[layer].to(h.dtype))
+        return logits + self.out_bias[layer][:, None].to(logits.dtype)  # (B, N, K)
 
     def guided_logits(self, codes: torch.Tensor, layer: int, cond: dict[str, torch.Tensor], valid: torch.Tensor,
                       scale: float) -> torch.Tensor:
