@@ -47,6 +47,7 @@ def main(argv=None) -> None:
     p.add_argument("--guidance", type=float, default=4.0)
     p.add_argument("--res-guidance", type=float, default=5.0)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: the likeliest code)")
     p.add_argument("--mm-prompts", type=int, default=100, help="prompts for MultiModality (0: skip)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 transformer weights (faster on CPUs with AMX)")
     p.add_argument("--split", default="test")
@@ -65,7 +66,8 @@ def main(argv=None) -> None:
         sources = {"real": real_motions}
         if args.tokenizer:
             sources["reconstruction"] = reconstructions(MotionCodec.from_checkpoint(args.tokenizer))
-        sampling = dict(guidance=args.guidance, res_guidance=args.res_guidance, steps=args.steps, bf16=args.bf16)
+        sampling = dict(guidance=args.guidance, res_guidance=args.res_guidance, steps=args.steps,
+                        temperature=args.temperature, bf16=args.bf16)
         pipe = None
         if args.transformer:
             if not args.tokenizer:
@@ -81,6 +83,11 @@ def main(argv=None) -> None:
     except (DataError, CheckpointError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     table = markdown_table(results)
+    if pipe is not None:
+        results["generated"]["sampling"] = sampling
+        table += ("\n\ngenerated with guidance {guidance:g}, residual guidance {res_guidance:g}, {steps} steps, "
+                  "temperature {temperature:g}{precision}, split {split}").format(
+            **sampling, precision=", bfloat16 weights" if args.bf16 else "", split=args.split)
     write_report(args.out, results, table)
     print(table)
 

@@ -395,6 +395,19 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
     assert edited.shape == src.shape and np.array_equal(edited[: len(src) - 16], src[: len(src) - 16])
     assert "regenerated" in capsys.readouterr().out
 
+    import eval_t2m
+    clips = [ClipRecord(f"e{i:02d}", random_motion(HUMANML22, T=45, seed=100 + i), [Caption(f"a person walks {i}")],
+                        species="human", gender="male") for i in range(36)]
+    write_dataset(tmp_path / "eval_data", clips, {"train": [c.id for c in clips[:4]],
+                                                  "test": [c.id for c in clips[4:]]}, HUMANML22)  # 32: one batch
+    eval_t2m.main(["--data", str(tmp_path / "eval_data"), "--repeats", "2", "--mm-prompts", "0", "--guidance", "2.5",
+                   "--temperature", "0.5", "--out", str(tmp_path / "eval")] + models[:6])
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["generated"]["sampling"] == {"guidance": 2.5, "res_guidance": 5.0, "steps": 10,
+                                               "temperature": 0.5, "bf16": False}
+    assert "generated with guidance 2.5, residual guidance 5, 10 steps, temperature 0.5, split test" in \
+        (tmp_path / "eval.md").read_text()
+
 
 def test_generate_command_errors(tmp_path):
     import gen_t2m
