@@ -49,7 +49,8 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: the likeliest code)")
     p.add_argument("--mm-prompts", type=int, default=100, help="prompts for MultiModality (0: skip)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 transformer weights (faster on CPUs with AMX)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 transformer weights (faster on CPUs with bfloat16 matmuls: AVX-512 BF16, AMX)")
     p.add_argument("--split", default="test")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--max-items", type=int)

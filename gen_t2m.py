@@ -108,7 +108,8 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--res-guidance", type=float, default=5.0, help="guidance of the residual layers")
     p.add_argument("--steps", type=int, default=10, help="masked-decoding iterations")
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--bf16", action="store_true", help="bfloat16 transformer weights (faster on CPUs with AMX)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 transformer weights (faster on CPUs with bfloat16 matmuls: AVX-512 BF16, AMX)")
     p.add_argument("--checkpoints", help="folder holding the four model files (default: checkpoints/animals or "
                                          "checkpoints/people by species)")
     for key in CHECKPOINT_FILES:
