@@ -48,7 +48,10 @@ def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
 
 
 def write_report(out_prefix: str | Path, results: dict, table: str) -> None:
-    """An evaluation's results as OUT.json (all numbers) and OUT.md (the table), both atomically."""
+    """An evaluation's results as OUT.json (all numbers) and OUT.md (the table), both atomically. OUT keeps any dots
+    in its name (results/guidance_2.5 -> results/guidance_2.5.json); a trailing .json or .md is dropped."""
     out = Path(out_prefix)
-    atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=1))
-    atomic_write_text(out.with_suffix(".md"), table + "\n")
+    if out.suffix in (".json", ".md"):
+        out = out.with_suffix("")
+    atomic_write_text(out.parent / f"{out.name}.json", json.dumps(results, indent=1))
+    atomic_write_text(out.parent / f"{out.name}.md", table + "\n")
