@@ -56,12 +56,10 @@ eval-vq-zoo:
 
 # Lifters (people: h36m17 video keypoints -> humanml22; animals: animo30 -> animo30) and the per-frame MLP baseline,
 # one after another on both cores (the baseline takes the people lifter's steps and learning rate, so the comparison
-# is fair; the bundled animal lifter was trained at the trainer's default rate); then the text-motion evaluators,
-# one core each.
+# is fair); then the text-motion evaluators, one core each.
 LIFT_STEPS ?= 2200
 LIFT_LR ?= 1e-3
 LIFT_ANIMAL_STEPS ?= 400
-LIFT_ANIMAL_LR ?= 5e-4
 EVAL_STEPS ?= 700
 
 .PHONY: train-lift-zoo eval-lift-zoo train-evaluator-zoo eval-t2m-zoo
@@ -69,7 +67,7 @@ EVAL_STEPS ?= 700
 train-lift-zoo: zoo
 	$(MAKE) $(RUNS)/lift_people/model.safetensors
 	$(MAKE) $(RUNS)/lift_people_mlp/model.safetensors
-	$(MAKE) $(RUNS)/lift_animals/model.safetensors LIFT_STEPS=$(LIFT_ANIMAL_STEPS) LIFT_LR=$(LIFT_ANIMAL_LR)
+	$(MAKE) $(RUNS)/lift_animals/model.safetensors LIFT_STEPS=$(LIFT_ANIMAL_STEPS)
 
 $(RUNS)/lift_people_mlp/model.safetensors: | venv
 	$(PY) train_lifter.py --data $(ZOO)/people --out $(RUNS)/lift_people_mlp --backbone mlp --threads 2 \
