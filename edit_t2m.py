@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gen_t2m import add_sampling_args, pipeline_from, write_motion
+from gen_t2m import add_sampling_args, decoding_kwargs, pipeline_from, write_motion
 from models.checkpoint import CheckpointError
 from models.mask_transformer.pipeline import parse_frames
 from utils.features import joints_to_features
@@ -76,9 +76,8 @@ def main(argv=None) -> None:
         pipe = pipeline_from(args, species)
         x = read_source(src, pipe.spec)
         a, b = span_from(args, len(x), pipe.spec.fps)
-        m = pipe.edit(x, args.text, species, gender, a, b, seed=args.seed, guidance=args.guidance,
-                      res_guidance=args.res_guidance, steps=args.steps, temperature=args.temperature,
-                      boundary=args.boundary, anchor=args.anchor, bf16=args.bf16)
+        m = pipe.edit(x, args.text, species, gender, a, b, seed=args.seed, boundary=args.boundary,
+                      anchor=args.anchor, **decoding_kwargs(args))
         folder = write_motion(m, Path(args.out), pipe.spec, not args.no_video,
                               {"edited_span": [a, b], "boundary": args.boundary, "anchor": args.anchor,
                                "source": str(src)})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from eval.adherence import markdown_table, run_probes
-from gen_t2m import add_sampling_args, pipeline_from
+from gen_t2m import add_sampling_args, decoding_kwargs, pipeline_from
 from models.checkpoint import CheckpointError
 from utils.io import write_report
 
@@ -27,8 +27,7 @@ def main(argv=None) -> None:
     try:
         pipe = pipeline_from(args, args.species[0])
         performers = {s: (NOUNS.get(s, s), args.gender) for s in args.species}
-        results = run_probes(pipe, performers, samples=args.samples, seed=args.seed, guidance=args.guidance,
-                             res_guidance=args.res_guidance, steps=args.steps, bf16=args.bf16)
+        results = run_probes(pipe, performers, samples=args.samples, seed=args.seed, **decoding_kwargs(args))
     except (CheckpointError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     table = markdown_table(results)

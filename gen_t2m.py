@@ -102,14 +102,24 @@ def write_motion(m: Motion, folder: Path, spec, video: bool, extra: dict) -> Pat
     return folder
 
 
-def add_sampling_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="sample k of a run (prompts x samples, in order) uses seed + k")
+def add_decoding_args(p: argparse.ArgumentParser) -> None:
+    """How codes are decoded from the transformers; `decoding_kwargs` turns them into T2MPipeline arguments."""
     p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (1 = none)")
     p.add_argument("--res-guidance", type=float, default=5.0, help="guidance of the residual layers")
     p.add_argument("--steps", type=int, default=10, help="masked-decoding iterations")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: the likeliest code)")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 transformer weights (faster on CPUs with bfloat16 matmuls: AVX-512 BF16, AMX)")
+
+
+def decoding_kwargs(args: argparse.Namespace) -> dict:
+    return dict(guidance=args.guidance, res_guidance=args.res_guidance, steps=args.steps,
+                temperature=args.temperature, bf16=args.bf16)
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="sample k of a run (prompts x samples, in order) uses seed + k")
+    add_decoding_args(p)
     p.add_argument("--checkpoints", help="folder holding the four model files (default: checkpoints/animals or "
                                          "checkpoints/people by species)")
     for key in CHECKPOINT_FILES:
@@ -149,9 +159,7 @@ def main(argv=None) -> None:
                 t0 = time.perf_counter()
                 motions = pipe.generate([job[2] for _, job in chunk], [job[0] for _, job in chunk],
                                         [job[1] for _, job in chunk], [args.length] * len(chunk),
-                                        seeds=[args.seed + j for j, _ in chunk], guidance=args.guidance,
-                                        res_guidance=args.res_guidance, steps=args.steps,
-                                        temperature=args.temperature, bf16=args.bf16)
+                                        seeds=[args.seed + j for j, _ in chunk], **decoding_kwargs(args))
                 secs = time.perf_counter() - t0
                 for (j, _), m in zip(chunk, motions):
                     folder = write_motion(m, out / f"{j:02d}_{slug(m.text)}", pipe.spec, not args.no_video,
