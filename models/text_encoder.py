@@ -49,7 +49,8 @@ class TextEncoder(nn.Module):
         unique = list(dict.fromkeys(texts))
         missing = [t for t in unique if t not in self._memo]
         if missing:
-            self._memo.update(zip(missing, self._encode(missing)))
+            # each row its own copy: a view would keep its whole batch alive until every sibling is evicted
+            self._memo.update(zip(missing, (row.clone() for row in self._encode(missing))))
         for t in unique:
             self._memo.move_to_end(t)
         out = torch.stack([self._memo[t] for t in texts]).to(self.device)  # (len(texts), dim)

@@ -40,6 +40,7 @@ def test_the_cache_keeps_the_most_recently_used_texts(minilm, monkeypatch):
     minilm(["c"])  # evicts "b"
     minilm(["a", "b"])
     assert seen == [["a", "b"], ["c"], ["b"]] and len(minilm._memo) == 2
+    assert all(e._base is None for e in minilm._memo.values())  # a kept row does not hold its whole batch
 
 
 def test_empty_and_long_texts(minilm):
