@@ -307,6 +307,8 @@ def test_length_guidance_and_text_errors(pipe):
         pipe.generate(["a person walks"], ["human"], ["male"], lengths=["2.5"])
     with pytest.raises(ValueError, match="guidance scale must be >= 0"):
         pipe.generate(["a person walks"], ["human"], ["male"], lengths=[16], guidance=-1)
+    with pytest.raises(ValueError, match=r"temperature must be >= 0 \(0 = always the likeliest code\), got -0.5"):
+        pipe.generate(["a person walks"], ["human"], ["male"], lengths=[16], temperature=-0.5)
     with pytest.raises(ValueError, match="empty"):
         pipe.generate([" "], ["human"], ["male"], lengths=[16])
     with pytest.raises(ValueError, match="no length estimator"):

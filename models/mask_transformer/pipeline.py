@@ -76,7 +76,9 @@ def top_k_filter(logits: torch.Tensor, ratio: float) -> torch.Tensor:
 def sample(logits: torch.Tensor, temperature: float, generators: list[torch.Generator], max_len: int) -> torch.Tensor:
     """(B, N, K) -> (B, N) by the Gumbel-max trick; temperature 0 = argmax. Item b's noise comes from generators[b],
     always drawn for `max_len` positions, so it does not depend on how long the other items of the batch are."""
-    if temperature <= 0:
+    if temperature < 0:
+        raise ValueError(f"the temperature must be >= 0 (0 = always the likeliest code), got {temperature}")
+    if temperature == 0:
         return logits.argmax(-1)
     B, N, K = logits.shape
     u = torch.stack([torch.rand(max_len, K, generator=g, dtype=torch.float32)[:N] for g in generators])
