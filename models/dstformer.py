@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
 from models.checkpoint import Checkpointable
+from models.layers import attention
 
 KIND = "dstformer"
 
@@ -68,8 +68,7 @@ class Attention(nn.Module):
         attn_mask = None
         if self.mode == "temporal" and frame_mask is not None:
             attn_mask = frame_mask.repeat_interleave(J, dim=0)[:, None, None, :]  # (B*J, 1, 1, T) keys
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        out = attention(q, k, v, attn_mask, self.dropout if self.training else 0.0)  # (N, h, L, c)
         if self.mode == "spatial":
             out = rearrange(out, "(b t) h j c -> b t j (h c)", b=B)
         else:

@@ -1,7 +1,9 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from models.dstformer import DST_CONFIGS, DSTformer, create_dstformer
+from models.layers import attention
 
 
 @pytest.mark.parametrize("name", sorted(DST_CONFIGS))
@@ -43,3 +45,29 @@ def test_bad_input_and_checkpoint(tmp_path):
     model.save(tmp_path / "m.safetensors", extra={"skeleton": "h36m17"})
     back = DSTformer.load(tmp_path / "m.safetensors")
     assert back.checkpoint_extra == {"skeleton": "h36m17"} and back.config == model.config
+
+
+def kernels_run(fn) -> set[str]:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return {e.key for e in prof.key_averages() if "attention" in e.key}
+
+
+@pytest.mark.parametrize("tokens, width, kernel", [(17, 16, "math"), (43, 8, "math"), (96, 16, "flash"),
+                                                   (17, 64, "flash")])
+def test_attention_picks_the_kernel_and_agrees_with_the_default(tokens, width, kernel):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(6, 2, tokens, width, requires_grad=True) for _ in range(3))
+    mask = torch.ones(6, 1, 1, tokens, dtype=torch.bool)
+    mask[1, ..., tokens // 2:] = False  # padded keys
+    mask[2] = False  # a sequence with no real key gives zeros on both kernels
+    out = attention(q, k, v, mask)
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    ref_grads = torch.autograd.grad(ref.square().sum(), (q, k, v))
+    assert torch.allclose(out, ref, atol=1e-5)
+    assert all(torch.allclose(g, r, atol=1e-4) for g, r in zip(grads, ref_grads))
+    assert torch.equal(out[2], torch.zeros_like(out[2]))
+    ran = kernels_run(lambda: attention(q, k, v, mask))
+    flash = any("flash" in name for name in ran)
+    assert flash == (kernel == "flash"), ran

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.skeleton import COCO17_NAMES
 
 
 class KeypointError(ValueError):
