@@ -57,8 +57,8 @@ eval-vq-zoo:
 # Lifters (people: h36m17 video keypoints -> humanml22; animals: animo30 -> animo30) and the per-frame MLP baseline,
 # one after another on both cores (the baseline takes the people lifter's steps and learning rate, so the comparison
 # is fair); then the text-motion evaluators, one core each.
-LIFT_STEPS ?= 2200
-LIFT_LR ?= 1e-3
+LIFT_STEPS ?= 2800
+LIFT_LR ?= 1.5e-3
 LIFT_ANIMAL_STEPS ?= 400
 EVAL_STEPS ?= 700
 
