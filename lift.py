@@ -7,7 +7,8 @@
 
 --input: a COCO-17 JSON as detectors write it (see utils/keypoints.py) or a (T, J, 2|3) .npy array.
 --layout coco17 converts COCO keypoints to the lifter's h36m17 input. Any length works: windows overlap and are
-blended at the seams. Writes OUT_joints.npy (T, J, 3, metres, Y up), OUT.mp4 unless --no-video, and for a human
+blended at the seams, and each window is lifted as seen and mirrored, the two averaged (MotionBERT's flip test;
+--no-flip for half the time). Writes OUT_joints.npy (T, J, 3, metres, Y up), OUT.mp4 unless --no-video, and for a human
 lifter OUT_features.npy (HumanML3D features the tokenizer can encode).
 """
 from __future__ import annotations
@@ -39,12 +40,13 @@ def to_metres(pred: np.ndarray, spec) -> np.ndarray:
     return joints
 
 
-def lift_keypoints(model: Lifter, keypoints: np.ndarray, image_size=None, overlap: int | None = None) -> np.ndarray:
-    """(T, J_in, 2|3) pixel keypoints -> (T, J_out, 3) metres."""
+def lift_keypoints(model: Lifter, keypoints: np.ndarray, image_size=None, overlap: int | None = None,
+                   flip: bool = True) -> np.ndarray:
+    """(T, J_in, 2|3) pixel keypoints -> (T, J_out, 3) metres; flip: average with the mirrored view (Lifter.predict)."""
     kp = clean_keypoints(keypoints, model.input_spec.num_joints)
     x, _ = normalize_keypoints(kp, image_size)
     device = next(model.parameters()).device
-    pred = lift_sequence(model, torch.from_numpy(x).float().to(device), model.config.window, overlap)
+    pred = lift_sequence(model, torch.from_numpy(x).float().to(device), model.config.window, overlap, flip)
     return to_metres(pred.float().cpu().numpy(), model.output_spec)
 
 
@@ -74,6 +76,8 @@ def main(argv=None) -> None:
                    help="the image's size, checked and used for the first normalisation (else the sequence's keypoint "
                         "box); either way every window is then re-normalised by the body, so the 3D result is the same")
     p.add_argument("--no-video", action="store_true")
+    p.add_argument("--no-flip", action="store_true",
+                   help="lift the keypoints as given only, not also mirrored (half the time, slightly less accurate)")
     args = p.parse_args(argv)
     try:
         kp = read_keypoints(args.input)
@@ -82,7 +86,8 @@ def main(argv=None) -> None:
                                        model.input_spec.name == "h36m17"):
             kp = coco17_to_h36m17(kp)
         with torch.no_grad():
-            joints = lift_keypoints(model, kp, tuple(args.image_size) if args.image_size else None)
+            joints = lift_keypoints(model, kp, tuple(args.image_size) if args.image_size else None,
+                                    flip=not args.no_flip)
     except (KeypointError, CheckpointError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     out = Path(args.out)

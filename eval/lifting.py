@@ -37,11 +37,12 @@ def accel_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def evaluate_lifter(model, clips: list[np.ndarray], in_regressor, in_spec, out_spec, window: int,
-                    overlap: int | None = None, corruption: Corruption | None = None, seed: int = 0) -> dict:
+                    overlap: int | None = None, corruption: Corruption | None = None, seed: int = 0,
+                    flip: bool = True) -> dict:
     """Lift whole clips (any length, windows blended at the seams) seen by a seeded random camera.
 
     Errors are in mm (targets converted back to metres). Seam frames are those within 2 frames of a window edge
-    inside the sequence. `overlap` defaults to a quarter of the window, as in lift.py."""
+    inside the sequence. `overlap` defaults to a quarter of the window and `flip` to on, as in lift.py."""
     overlap = window_overlap(window, overlap)
     corruption = corruption or Corruption()
     model.eval()
@@ -49,7 +50,7 @@ def evaluate_lifter(model, clips: list[np.ndarray], in_regressor, in_spec, out_s
     for k, joints in enumerate(clips):
         rng = np.random.default_rng([seed, k])
         x, y, unit = lifting_pair(joints, in_regressor, rng, corruption, False, in_spec, out_spec)
-        pred = lift_sequence(model, torch.from_numpy(x), window, overlap).numpy()
+        pred = lift_sequence(model, torch.from_numpy(x), window, overlap, flip).numpy()
         pred_m, gt_m = pred * unit * 1000, y * unit * 1000
         errs.append(mpjpe(pred_m, gt_m))
         perrs.append(p_mpjpe(pred_m, gt_m))

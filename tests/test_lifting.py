@@ -112,7 +112,7 @@ def test_windows_are_lifted_as_training_windows_whatever_the_input_scale():
     assert torch.allclose(b, 0.2 * a, atol=1e-9)  # the same pose, in the input's own units
     # one window covering everything equals the model on the body-normalised input, scaled back
     uv, s = body_normalize(small[:16, :, :2].numpy(), np.ones((16, 17), bool))
-    ref = model(torch.cat([torch.from_numpy(uv), small[:16, :, 2:]], -1)[None])[0] * s
+    ref = model.predict(torch.cat([torch.from_numpy(uv), small[:16, :, 2:]], -1)[None])[0] * s
     assert torch.allclose(lift_sequence(model, small[:16], 16, 4), ref, atol=1e-9)
     # a body of one size travelling across the picture: every window sees the same scale, so a per-frame model's
     # windows agree where they overlap and the blend equals one pass over the whole body-normalised sequence
@@ -120,9 +120,29 @@ def test_windows_are_lifted_as_training_windows_whatever_the_input_scale():
     travel = x[:1].repeat(40, 1, 1)
     travel[..., 0] += torch.linspace(0, 5, 40, dtype=torch.float64)[:, None]
     uv, s = body_normalize(travel[..., :2].numpy(), np.ones((40, 17), bool))
-    ref = model(torch.cat([torch.from_numpy(uv), travel[..., 2:]], -1)[None])[0] * s
+    ref = model.predict(torch.cat([torch.from_numpy(uv), travel[..., 2:]], -1)[None])[0] * s
     assert torch.allclose(lift_sequence(model, travel, 16, 4), ref, atol=1e-9)
     assert torch.allclose(lift_sequence(model, travel, 16), lift_sequence(model, travel, 16, 4))  # default: 16 / 4
+
+
+@pytest.mark.parametrize("inp, out", [("h36m17", "humanml22"), ("animo30", "animo30")])
+def test_flip_test_averages_the_mirrored_view_so_a_mirrored_input_gives_the_mirrored_pose(inp, out):
+    torch.manual_seed(0)
+    model = Lifter(LifterConfig(input_skeleton=inp, output_skeleton=out, backbone="tiny", window=12)).eval()
+    torch.nn.init.normal_(model.backbone.pos_embed)  # joints told apart, so left and right are not alike
+    x = torch.randn(2, 12, model.input_spec.num_joints, 3)
+    sign = torch.tensor([-1.0, 1.0, 1.0])
+    mirrored_x = x[:, :, model.input_spec.mirror_permutation] * sign
+    with torch.no_grad():
+        plain, flipped = model.predict(x, flip=False), model.predict(x)
+        assert torch.equal(plain, model(x))
+        mirror_of = model(mirrored_x)[:, :, model.output_spec.mirror_permutation] * sign
+        assert torch.allclose(flipped, (plain + mirror_of) / 2, atol=1e-6)
+        assert not torch.allclose(plain, mirror_of, atol=1e-3)  # the model alone is not mirror-symmetric ...
+        # ... the flip-averaged one is: the mirrored input gives exactly the mirrored pose, root still at the origin
+        again = model.predict(mirrored_x)[:, :, model.output_spec.mirror_permutation] * sign
+        assert torch.allclose(again, flipped, atol=1e-6)
+        assert torch.equal(flipped[..., 0, :], torch.zeros_like(flipped[..., 0, :]))
 
 
 def test_lifter_to_another_skeleton_and_dataset_shapes():

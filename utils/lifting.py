@@ -147,13 +147,14 @@ def window_starts(T: int, window: int, overlap: int) -> list[int]:
 
 
 @torch.no_grad()
-def lift_sequence(model, x: torch.Tensor, window: int, overlap: int | None = None) -> torch.Tensor:
+def lift_sequence(model, x: torch.Tensor, window: int, overlap: int | None = None, flip: bool = True) -> torch.Tensor:
     """(T, J_in, 3) normalised input of any length -> (T, J_out, 3) in the input's units: overlapping windows,
     blended with weights that fall smoothly to ~0 at each window's edges, so no seam shows a jump.
 
     Each window is first re-normalised as the training windows were (`body_normalize`: however the input was
     scaled, by the image or a long clip's box, the model sees a body of the size it was trained on); its output is
-    scaled back to the input's units before blending. `overlap` defaults to a quarter of the window."""
+    scaled back to the input's units before blending. `overlap` defaults to a quarter of the window; `flip`
+    averages with the mirrored input's prediction (Lifter.predict)."""
     T = x.shape[0]
     overlap = window_overlap(window, overlap)
     starts = window_starts(T, window, overlap)
@@ -172,7 +173,7 @@ def lift_sequence(model, x: torch.Tensor, window: int, overlap: int | None = Non
         w[..., :2] = torch.where(seen[..., None], torch.from_numpy(uv).to(w), torch.zeros_like(w[..., :2]))
         windows.append(w)
         scales.append(scale)
-    pred = model(torch.stack(windows)) * torch.tensor(scales, dtype=x.dtype, device=x.device)[:, None, None, None]
+    pred = model.predict(torch.stack(windows), flip=flip) * torch.tensor(scales, dtype=x.dtype, device=x.device)[:, None, None, None]
     out = torch.zeros(T, pred.shape[2], 3, dtype=pred.dtype, device=pred.device)
     for k, s in enumerate(starts):
         w = ramp.clone()
