@@ -61,9 +61,9 @@ def main(argv=None) -> None:
             results[f"{model.config.backbone} ({Path(path).parent.name}, window {w})"] = r
     except (DataError, CheckpointError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
-    table = markdown_table(results) + ("\n\nEach clip is lifted as seen and mirrored, the two averaged (flip test, as lift.py "
-                                       "does; `--no-flip`: as seen only)." if not args.no_flip else
-                                       "\n\nEach clip is lifted as seen only (`--no-flip`).")
+    how = ("as seen only (`--no-flip`)" if args.no_flip else
+           "as seen and mirrored, the two averaged (flip test, as lift.py does; `--no-flip`: as seen only)")
+    table = f"{markdown_table(results)}\n\nEach clip is lifted {how}."
     write_report(args.out, results, table)
     print(table)
 

@@ -1,6 +1,7 @@
 """Lifting throughput: frames per second of lift.py's core (windows + blending) on a long sequence.
 
-    python bench/lift_speed.py [--checkpoint runs/lift_people/model.safetensors] [--frames 1000] [--threads 2] [--no-flip]
+    python bench/lift_speed.py [--checkpoint runs/lift_people/model.safetensors] [--frames 1000] [--threads 2]
+        [--no-flip]
 
 Without a checkpoint, a freshly initialised lifter of the default (cpu) size is timed: speed does not depend on
 the weights.

@@ -173,7 +173,8 @@ def lift_sequence(model, x: torch.Tensor, window: int, overlap: int | None = Non
         w[..., :2] = torch.where(seen[..., None], torch.from_numpy(uv).to(w), torch.zeros_like(w[..., :2]))
         windows.append(w)
         scales.append(scale)
-    pred = model.predict(torch.stack(windows), flip=flip) * torch.tensor(scales, dtype=x.dtype, device=x.device)[:, None, None, None]
+    scales = torch.tensor(scales, dtype=x.dtype, device=x.device)[:, None, None, None]
+    pred = model.predict(torch.stack(windows), flip=flip) * scales  # (N, n, J_out, 3)
     out = torch.zeros(T, pred.shape[2], 3, dtype=pred.dtype, device=pred.device)
     for k, s in enumerate(starts):
         w = ramp.clone()
