@@ -81,10 +81,11 @@ class Lifter(Checkpointable, nn.Module):
         return y - y[..., :1, :]
 
     def predict(self, x: torch.Tensor, frame_mask: torch.Tensor | None = None, flip: bool = True) -> torch.Tensor:
-        """forward, by default averaged with the prediction for the mirrored input mirrored back (MotionBERT's flip
-        test: the lifters are trained on mirrored scenes too). x is centred on the body, so mirroring is u -> -u with
-        left and right keypoints swapped; the 3D output is mirrored back by x -> -x with left and right joints
-        swapped. Twice the compute; on the zoo's people test split 39.8 -> 39.0 mm MPJPE."""
+        """x (B, T, J_in, 3) -> (B, T, J_out, 3): forward, by default averaged with the prediction for the mirrored
+        input mirrored back (MotionBERT's flip test; the lifters are trained on mirrored scenes too). x is centred on
+        the body, so mirroring is u -> -u with left and right keypoints swapped; the 3D output is mirrored back by
+        x -> -x with left and right joints swapped. The two views run as two forwards: one of twice the batch was
+        slower on CPU (bench/lift_speed.py, animals: 453 against 713 frames/s)."""
         y = self(x, frame_mask)
         if not flip:
             return y

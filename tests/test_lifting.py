@@ -143,6 +143,11 @@ def test_flip_test_averages_the_mirrored_view_so_a_mirrored_input_gives_the_mirr
         again = model.predict(mirrored_x)[:, :, model.output_spec.mirror_permutation] * sign
         assert torch.allclose(again, flipped, atol=1e-6)
         assert torch.equal(flipped[..., 0, :], torch.zeros_like(flipped[..., 0, :]))
+        mask = torch.ones(2, 12, dtype=torch.bool)
+        mask[1, 8:] = False  # padded frames: both views see the same mask
+        both = model.predict(x, mask)
+        one_by_one = (model(x, mask) + model(mirrored_x, mask)[:, :, model.output_spec.mirror_permutation] * sign) / 2
+        assert torch.allclose(both, one_by_one, atol=1e-6)
 
 
 def test_lifter_to_another_skeleton_and_dataset_shapes():
