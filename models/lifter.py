@@ -89,6 +89,5 @@ class Lifter(Checkpointable, nn.Module):
         y = self(x, frame_mask)
         if not flip:
             return y
-        sign = torch.tensor([-1.0, 1.0, 1.0], dtype=x.dtype, device=x.device)
-        mirrored = self(x[:, :, self.input_spec.mirror_permutation] * sign, frame_mask)
-        return (y + mirrored[:, :, self.output_spec.mirror_permutation] * sign.to(y.dtype)) / 2
+        mirrored = self(self.input_spec.mirror(x), frame_mask)
+        return (y + self.output_spec.mirror(mirrored)) / 2

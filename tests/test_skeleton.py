@@ -1,6 +1,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from utils.skeleton import (ANIMO30, COCO17_NAMES, H36M17, HUMANML22, SKELETONS, SkeletonSpec, coco17_to_h36m17,
                             get_skeleton, humanml22_to_h36m17, skeleton_for_feature_dim,
@@ -36,6 +37,13 @@ def test_mirror_swaps_left_and_right(spec):
     for a, b in spec.mirror_pairs:
         assert rest[a, 0] > 0 > rest[b, 0], (spec.joint_names[a], spec.joint_names[b])  # left is +X
         assert np.allclose(rest[a] * [-1, 1, 1], rest[b], atol=1e-6)
+    # mirror: numpy and torch alike, the input untouched, extra channels kept, twice is the identity
+    pts = np.random.default_rng(0).normal(size=(2, 5, spec.num_joints, 4))
+    m = spec.mirror(pts)
+    assert np.allclose(m[..., perm, 0], -pts[..., 0]) and np.allclose(m[..., perm, 1:], pts[..., 1:])
+    assert np.array_equal(spec.mirror(m), pts)
+    t = torch.from_numpy(pts)
+    assert torch.equal(spec.mirror(t), torch.from_numpy(m)) and torch.equal(t, torch.from_numpy(pts))
 
 
 @pytest.mark.parametrize("spec", SKELETONS.values(), ids=lambda s: s.name)

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 
-
 class KeypointError(ValueError):
     """Keypoints that cannot be used; the message names the input and the fix."""
 

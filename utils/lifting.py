@@ -92,7 +92,7 @@ def lifting_pair(joints: np.ndarray, in_regressor: np.ndarray | None, rng: np.ra
     dist = rng.uniform(*distance) * height + reach
     cam, _ = project(joints, R, dist)
     if flip:  # mirror the scene: x -> -x and swap left and right
-        cam = cam[:, out_spec.mirror_permutation] * np.array([-1.0, 1.0, 1.0])
+        cam = out_spec.mirror(cam)
     src = cam if in_regressor is None else np.einsum("ij,tjc->tic", in_regressor, cam)
     uv = src[..., :2] / src[..., 2:3]
     # the corruption's sizes are in body-normalised units, so a far-away body is not drowned in noise

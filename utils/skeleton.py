@@ -135,6 +135,13 @@ class SkeletonSpec:
             perm[a], perm[b] = b, a
         return perm
 
+    def mirror(self, points):
+        """(..., J, C) numpy array or tensor -> the body mirrored left-to-right: left and right joints swapped and the
+        first coordinate (x in 3D, u in an image) negated; any further channels (y, z, v, confidence) kept."""
+        out = points[..., self.mirror_permutation, :]  # advanced indexing: a copy, so negating in place is safe
+        out[..., 0] = -out[..., 0]
+        return out
+
     @property
     def bone_lengths(self) -> np.ndarray:
         """(J,) rest length of the bone from each joint's parent (0 for the root)."""
