@@ -125,6 +125,32 @@ def test_windows_are_lifted_as_training_windows_whatever_the_input_scale():
     assert torch.allclose(lift_sequence(model, travel, 16), lift_sequence(model, travel, 16, 4))  # default: 16 / 4
 
 
+class _SameBodyLifter:
+    """Answers one fixed pose (in body units) for every frame, as a lifter does for a body that only moves away."""
+
+    def __init__(self, pose: torch.Tensor):
+        self.pose = pose
+
+    def predict(self, x: torch.Tensor, frame_mask=None, flip: bool = True) -> torch.Tensor:
+        return self.pose.to(x).expand(*x.shape[:2], *self.pose.shape)
+
+
+def test_a_body_walking_away_keeps_its_size_across_windows():
+    rng = np.random.default_rng(0)
+    pose = torch.from_numpy(rng.normal(size=(17, 3)))
+    body = torch.from_numpy(rng.uniform(-1, 1, (17, 2)))
+    shrink = torch.linspace(1.0, 0.4, 40, dtype=torch.float64)[:, None, None]  # seen ever smaller in the picture
+    x = torch.cat([body * shrink, torch.ones(40, 17, 1, dtype=torch.float64)], -1)
+    x[5, 3, 2] = 0.0  # a missed keypoint does not count towards the body's size
+    x[5, 3, :2] = 50.0
+    out = lift_sequence(_SameBodyLifter(pose), x, 16, 4, flip=False)
+    _, scale = body_normalize(x[..., :2].numpy(), x[..., 2].numpy() > 0)
+    # every window answers in body units and all are scaled back by the whole sequence's body size: the same pose
+    # at the same size from the first frame to the last (scaled by each window's own size, it shrank to ~half)
+    assert np.isclose(scale, float(np.median(shrink)) * (body.max(0).values - body.min(0).values).max().item() / 2)
+    assert torch.allclose(out, pose * scale, atol=1e-9)
+
+
 @pytest.mark.parametrize("inp, out", [("h36m17", "humanml22"), ("animo30", "animo30")])
 def test_flip_test_averages_the_mirrored_view_so_a_mirrored_input_gives_the_mirrored_pose(inp, out):
     torch.manual_seed(0)
