@@ -56,9 +56,11 @@ eval-vq-zoo:
 
 # Lifters (people: h36m17 video keypoints -> humanml22; animals: animo30 -> animo30) and the per-frame MLP baseline,
 # one after another on both cores (the baseline takes the people lifter's steps and learning rate, so the comparison
-# is fair); then the text-motion evaluators, one core each.
-LIFT_STEPS ?= 2800
+# is fair); then the text-motion evaluators, one core each. The lifters train under bfloat16 autocast (1.39x faster
+# steps on this CPU; the regression head stays float32, see models/lifter.py).
+LIFT_STEPS ?= 3800
 LIFT_LR ?= 1.5e-3
+LIFT_PRECISION ?= bf16
 LIFT_ANIMAL_STEPS ?= 400
 EVAL_STEPS ?= 700
 
@@ -71,12 +73,13 @@ train-lift-zoo: zoo
 
 $(RUNS)/lift_people_mlp/model.safetensors: | venv
 	$(PY) train_lifter.py --data $(ZOO)/people --out $(RUNS)/lift_people_mlp --backbone mlp --threads 2 \
-		--max-steps $(LIFT_STEPS) --lr $(LIFT_LR) --val-every 550 --ckpt-every 250 --no-progress \
-		$(if $(wildcard $(RUNS)/lift_people_mlp/state),--resume,)
+		--max-steps $(LIFT_STEPS) --lr $(LIFT_LR) --mixed-precision $(LIFT_PRECISION) --val-every 550 --ckpt-every 250 \
+		--no-progress $(if $(wildcard $(RUNS)/lift_people_mlp/state),--resume,)
 
 $(RUNS)/lift_%/model.safetensors: | venv
 	$(PY) train_lifter.py --data $(ZOO)/$* --out $(RUNS)/lift_$* --threads 2 --max-steps $(LIFT_STEPS) \
-		--lr $(LIFT_LR) --val-every 550 --ckpt-every 250 --no-progress $(if $(wildcard $(RUNS)/lift_$*/state),--resume,)
+		--lr $(LIFT_LR) --mixed-precision $(LIFT_PRECISION) --val-every 550 --ckpt-every 250 --no-progress \
+		$(if $(wildcard $(RUNS)/lift_$*/state),--resume,)
 
 eval-lift-zoo:
 	$(PY) eval_lift.py --checkpoint $(RUNS)/lift_people/model.safetensors $(RUNS)/lift_people_mlp/model.safetensors \

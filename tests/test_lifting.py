@@ -187,6 +187,27 @@ def test_lifter_to_another_skeleton_and_dataset_shapes():
     assert torch.equal(ds[(1, 5)]["input"], ds[(1, 5)]["input"])
 
 
+@pytest.mark.parametrize("backbone", ["tiny", "mlp"])
+def test_mixed_precision_keeps_the_regression_in_float32(backbone):
+    torch.manual_seed(0)
+    model = Lifter(LifterConfig(input_skeleton="h36m17", output_skeleton="humanml22", backbone=backbone, window=8,
+                                mlp_hidden=32))
+    x = torch.randn(2, 8, 17, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rep = model.backbone.representation(x)
+        y = model(x)
+    assert rep.dtype == torch.bfloat16  # the backbone does run in bfloat16 ...
+    assert y.dtype == torch.float32  # ... the head (and the joint map) do not
+    # the float32 head on the bfloat16 representation: exactly what the autocast forward gives
+    ref = model.backbone.head(rep.float())
+    if model.joint_map is not None:
+        ref = torch.einsum("oi,btic->btoc", model.joint_map, ref)
+    assert y.shape == (2, 8, 22, 3)
+    assert torch.allclose(y, ref - ref[..., :1, :], atol=1e-6)
+    y.abs().sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
 def test_metrics_by_hand():
     rng = np.random.default_rng(0)
     gt = rng.normal(size=(10, 17, 3))
