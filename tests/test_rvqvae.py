@@ -28,6 +28,24 @@ def test_every_registered_config_runs_forward_and_backward(name, skeleton):
     assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads)
 
 
+def test_mixed_precision_keeps_the_output_layer_in_float32():
+    torch.manual_seed(0)
+    model = create_rvqvae("tiny", skeleton="animo30").train()
+    x, cond = _inputs(model, B=2, T=16)
+    seen = {}
+    model.decoder.conv_mid.register_forward_hook(lambda m, i, o: seen.update(mid=o))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, cond)
+    assert seen["mid"].dtype == torch.bfloat16  # the decoder does run in bfloat16 ...
+    assert out["recon"].dtype == torch.float32  # ... its output layer does not
+    # the float32 output layer on the bfloat16 hidden state: exactly what the autocast forward gives
+    ref = model.decoder.conv_out(torch.relu(seen["mid"]).float()).transpose(1, 2)
+    assert torch.allclose(out["recon"], ref, atol=1e-6)
+    out["recon"].abs().sum().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(1)
