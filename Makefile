@@ -100,8 +100,9 @@ $(RUNS)/eval_%/model.safetensors: | venv
 		--lr 5e-4 --warmup-steps 100 --val-every 350 --ckpt-every 100 --no-progress \
 		$(if $(wildcard $(RUNS)/eval_$*/state),--resume,)
 
-# Text to motion on the zoo tokenizers, one model at a time on both cores under bfloat16 autocast (about 5 steps/s
-# alone against 2 side by side on one core each): the animals' masked and residual transformers, then the people's.
+# Text to motion on the zoo tokenizers, one model at a time on both cores under bfloat16 autocast (a masked
+# transformer made 5.3 steps/s alone; side by side on one core each the earlier runs made 1.7-1.9): the animals'
+# masked and residual transformers, then the people's.
 # The codes of each data set are computed once (.cache/codes).
 T2M_STEPS ?= 3000
 T2M_ANIMAL_STEPS ?= 6000
