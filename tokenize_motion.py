@@ -66,6 +66,8 @@ def main(argv=None) -> None:
             atomic_save_npy(args.out, enc.codes)
             meta = {"frames": enc.frames, "species": enc.species, "gender": enc.gender,
                     "checkpoint": str(ckpt), "skeleton": codec.spec.name}
+            if enc.body is not None:  # the clip's proportions: log bone lengths over the skeleton's rest lengths
+                meta["body"] = [round(float(v), 6) for v in enc.body]
             atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(meta, indent=1))
             print(f"{args.input}: {enc.frames} frames -> {enc.codes.shape[0]} tokens x {enc.codes.shape[1]} layers "
                   f"-> {args.out}")
@@ -79,8 +81,9 @@ def main(argv=None) -> None:
             species, gender = args.species or meta.get("species"), args.gender or meta.get("gender")
             if not species or not gender:
                 raise ValueError(f"give --species and --gender (no {side} beside the codes to take them from)")
+            body = meta.get("body") if codec.model.config.body_condition else None
             feats = codec.decode(load_npy(args.input), species, gender, args.frames or meta.get("frames"),
-                                 args.layers)
+                                 args.layers, body=body)
             atomic_save_npy(args.out, feats)
             if args.joints_out:
                 atomic_save_npy(args.joints_out, recover_joints(feats, codec.spec))

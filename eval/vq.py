@@ -63,12 +63,13 @@ def evaluate_tokenizer(model: RVQVAE, items: list[MotionItem], batch_size: int =
         cond = encoder(condition_texts([it.species for it in chunk], [it.gender for it in chunk]))
         xn = model.normalize(x) * mask[..., None]
         codes = model.encode(xn, cond, mask)  # (B, T/4, Q)
+        body = model.body_of(xn, mask)  # the clip's proportions (None for a tokenizer without them)
         valid = codes[..., 0] >= 0
         for q in range(Q):
             counts[q] += torch.bincount(codes[..., q][valid].cpu(), minlength=model.config.codebook_size)
         gt = recover_joints(x.double(), spec)
         for k in range(1, Q + 1):  # after the loop rec, rec_joints and frame_err are those of all Q layers
-            rec = model.denormalize(model.decode(codes, cond, num_layers=k, mask=mask))
+            rec = model.denormalize(model.decode(codes, cond, num_layers=k, mask=mask, body=body))
             rec_joints = recover_joints(rec.double(), spec)
             frame_err = mpjpe_mm(rec_joints, gt)  # (B, T)
             errs[k].append(frame_err[mask].cpu())
@@ -82,7 +83,7 @@ def evaluate_tokenizer(model: RVQVAE, items: list[MotionItem], batch_size: int =
         if wrong_species and len(species_all) > 1:
             others = [species_all[(species_all.index(it.species) + 1) % len(species_all)] for it in chunk]
             wrong = encoder(condition_texts(others, [it.gender for it in chunk]))
-            rec_w = model.denormalize(model.decode(codes, wrong, mask=mask))
+            rec_w = model.denormalize(model.decode(codes, wrong, mask=mask, body=body))
             err_wrong.append(mpjpe_mm(recover_joints(rec_w.double(), spec), gt)[mask].cpu())
 
     usage = (counts > 0).float().mean(1)

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     model = create_rvqvae("tiny", skeleton="animo30")
+    for p in model.parameters():  # FiLM starts as the identity and the body projection as zero; make them matter
+        torch.nn.init.normal_(p, std=0.1) if p.ndim > 1 else None
     path = tmp_path_factory.mktemp("ckpt") / "vq.safetensors"
     model.save(path)
     return path
@@ -39,6 +41,12 @@ def test_any_length_is_padded_then_cropped_back(codec):
     # features and joints give the same codes
     assert np.array_equal(codec.encode(joints_to_features(joints, ANIMO30)[0], "dog", "male").codes, enc.codes)
     assert codec.decode_joints(enc.codes, "dog", "male", 50).shape == (50, 30, 3)
+    # the body travels beside the codes and gives the clip's proportions back
+    assert enc.body.shape == (29,) and enc.body.dtype == np.float32
+    bones = np.linalg.norm(joints[:, 1:] - joints[:, list(ANIMO30.parents[1:])], axis=-1).mean(0)
+    assert np.allclose(enc.body, np.log(bones / ANIMO30.bone_lengths[1:]), atol=1e-4)
+    with_body = codec.decode(enc.codes, "dog", "male", frames=enc.frames, body=enc.body)
+    assert with_body.shape == (50, 359) and not np.allclose(with_body, feats)
 
 
 def test_bad_motions_are_explained(codec):
@@ -71,12 +79,14 @@ def test_command_line_round_trip(checkpoint, codec, tmp_path):
     assert r.returncode == 0, r.stderr
     codes = np.load(tmp_path / "codes.npy")
     assert codes.shape == (11, 3)
-    assert json.loads((tmp_path / "codes.json").read_text())["frames"] == 42
+    meta = json.loads((tmp_path / "codes.json").read_text())
+    assert meta["frames"] == 42 and len(meta["body"]) == 29
     r = _run("decode", "--checkpoint", checkpoint, "--input", tmp_path / "codes.npy", "--out", tmp_path / "f.npy",
              "--joints-out", tmp_path / "j.npy")
     assert r.returncode == 0, r.stderr
     assert np.load(tmp_path / "f.npy").shape == (42, 359) and np.load(tmp_path / "j.npy").shape == (42, 30, 3)
-    assert np.allclose(np.load(tmp_path / "f.npy"), codec.decode(codes, "cat", "female", 42), atol=1e-5)
+    body = codec.encode(joints, "cat", "female").body
+    assert np.allclose(np.load(tmp_path / "f.npy"), codec.decode(codes, "cat", "female", 42, body=body), atol=1e-5)
 
 
 def test_command_line_errors(checkpoint, tmp_path):

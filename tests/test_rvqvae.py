@@ -1,10 +1,13 @@
+import math
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 import torch
 
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.vq.rvqvae import VQ_CONFIGS, RVQVAE, chain_attention_mask, create_rvqvae
+from utils.features import joints_to_features
 from utils.skeleton import ANIMO30, HUMANML22
 
 
@@ -52,6 +55,7 @@ def tiny():
     model = create_rvqvae("tiny", skeleton="animo30")
     for p in model.parameters():  # FiLM starts as the identity; make the condition matter
         torch.nn.init.normal_(p, std=0.1) if p.ndim > 1 else None
+    torch.nn.init.normal_(model.body_proj.weight, std=0.01)  # random features give bodies of a few units
     return model.eval()
 
 
@@ -59,7 +63,7 @@ def test_decode_of_encode_is_the_forward_output(tiny):
     x, cond = _inputs(tiny, T=48)
     with torch.no_grad():
         recon = tiny(x, cond)["recon"]
-    assert torch.equal(tiny.decode(tiny.encode(x, cond), cond), recon)
+    assert torch.equal(tiny.decode(tiny.encode(x, cond), cond, body=tiny.body_of(x)), recon)
 
 
 def test_padding_does_not_leak(tiny):
@@ -68,12 +72,16 @@ def test_padding_does_not_leak(tiny):
     mask = torch.arange(48)[None] < torch.tensor(lengths)[:, None]
     x = x * mask[..., None]
     codes = tiny.encode(x, cond, mask)
-    recon = tiny.decode(codes, cond, mask=mask)
+    body = tiny.body_of(x, mask)
+    recon = tiny.decode(codes, cond, mask=mask, body=body)
     for b, n in enumerate(lengths):
         alone = tiny.encode(x[b:b + 1, :n], cond[b:b + 1])
         assert torch.equal(codes[b:b + 1, : n // 4], alone)
         assert (codes[b, n // 4:] == -1).all()
-        assert torch.allclose(recon[b, :n], tiny.decode(alone, cond[b:b + 1])[0], rtol=1e-5, atol=1e-5)
+        body_alone = tiny.body_of(x[b:b + 1, :n])
+        assert torch.allclose(body[b:b + 1], body_alone, atol=1e-6)
+        assert torch.allclose(recon[b, :n], tiny.decode(alone, cond[b:b + 1], body=body_alone)[0], rtol=1e-5,
+                              atol=1e-5)
         assert (recon[b, n:] == 0).all()
 
 
@@ -81,6 +89,27 @@ def test_the_condition_changes_the_output(tiny):
     x, cond = _inputs(tiny, T=16)
     codes = tiny.encode(x, cond)
     assert not torch.allclose(tiny.decode(codes, cond), tiny.decode(codes, cond.flip(0)))
+
+
+def test_body_is_the_clips_bone_lengths_and_conditions_the_decoder(tiny):
+    # a walk of the rest pose scaled by 1.1: every bone is 1.1x its rest length
+    T = 16
+    joints = np.repeat(ANIMO30.rest_pose()[None] * 1.1, T, 0)
+    joints[:, :, 0] += np.linspace(0, 0.3, T)[:, None]
+    x = tiny.normalize(torch.from_numpy(joints_to_features(joints, ANIMO30)[0][: T - 4]).float())[None]
+    body = tiny.body_of(x)
+    assert body.shape == (1, ANIMO30.num_joints - 1)
+    assert torch.allclose(body, torch.full_like(body, math.log(1.1)), atol=1e-4)
+    codes = tiny.encode(x, torch.zeros(1, tiny.config.cond_dim))
+    cond = torch.randn(1, tiny.config.cond_dim)
+    known, unknown = tiny.decode(codes, cond, body=body), tiny.decode(codes, cond)
+    assert not torch.allclose(known, unknown) and not torch.allclose(known, tiny.decode(codes, cond, body=body * 0.5))
+    with pytest.raises(ValueError, match=r"body must be \(1, 29\) log bone lengths"):
+        tiny.decode(codes, cond, body=body[:, :5])
+    old = create_rvqvae("tiny", skeleton="animo30", body_condition=False).eval()
+    assert old.body_of(x) is None
+    with pytest.raises(ValueError, match="trained without the body condition"):
+        old.decode(codes, cond, body=body)
 
 
 def test_fewer_layers_give_a_coarser_reconstruction(tiny):

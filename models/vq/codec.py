@@ -1,7 +1,8 @@
 """Motion <-> codes for users: any length, features or joints, unnormalised numpy in and out.
 
 The RVQ-VAE needs lengths that are multiples of 4 frames. `encode` pads the end by repeating the last frame and
-records the true length; `decode` crops back to it. Codes are (T_pad / 4, Q) int64.
+records the true length; `decode` crops back to it. Codes are (T_pad / 4, Q) int64. A tokenizer with the body
+condition also returns the clip's body (its log bone lengths); `decode` given it restores the clip's proportions.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Encoded:
     frames: int  # length of the motion before padding, in feature frames
     species: str
     gender: str
+    body: np.ndarray | None = None  # (J-1,) float32 log bone lengths over the rest lengths (RVQVAE.body_of)
 
 
 class MotionCodec:
@@ -65,12 +67,14 @@ class MotionCodec:
         x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) if pad else x
         xt = self.model.normalize(torch.from_numpy(x).to(self.device))[None]
         codes = self.model.encode(xt, self._cond([species], [gender]))[0]
-        return Encoded(codes.cpu().numpy().astype(np.int64), frames, species, gender)
+        body = self.model.body_of(xt)
+        body = None if body is None else body[0].cpu().numpy().astype(np.float32)
+        return Encoded(codes.cpu().numpy().astype(np.int64), frames, species, gender, body)
 
     @torch.no_grad()
     def decode(self, codes: np.ndarray, species: str, gender: str, frames: int | None = None,
-               num_layers: int | None = None) -> np.ndarray:
-        """(T', Q) codes -> (frames or T' * 4, D) unnormalised features."""
+               num_layers: int | None = None, body: np.ndarray | None = None) -> np.ndarray:
+        """(T', Q) codes -> (frames or T' * 4, D) unnormalised features; `body` as `Encoded.body`."""
         codes = np.asarray(codes)
         Q = self.model.config.num_quantizers
         if codes.ndim != 2 or codes.shape[1] != Q or not np.issubdtype(codes.dtype, np.integer):
@@ -79,8 +83,12 @@ class MotionCodec:
         if frames is not None and not 0 < frames <= len(codes) * self.unit:
             raise ValueError(f"frames={frames} does not fit {len(codes)} tokens ({len(codes) * self.unit} frames)")
         c = torch.from_numpy(codes.astype(np.int64)).to(self.device)[None]
-        x = self.model.denormalize(self.model.decode(c, self._cond([species], [gender]), num_layers=num_layers))[0]
+        if body is not None:
+            body = torch.as_tensor(np.asarray(body, dtype=np.float32), device=self.device)[None]
+        x = self.model.decode(c, self._cond([species], [gender]), num_layers=num_layers, body=body)
+        x = self.model.denormalize(x)[0]
         return x[:frames].cpu().numpy()
 
-    def decode_joints(self, codes: np.ndarray, species: str, gender: str, frames: int | None = None) -> np.ndarray:
-        return recover_joints(self.decode(codes, species, gender, frames), self.spec)
+    def decode_joints(self, codes: np.ndarray, species: str, gender: str, frames: int | None = None,
+                      body: np.ndarray | None = None) -> np.ndarray:
+        return recover_joints(self.decode(codes, species, gender, frames, body=body), self.spec)

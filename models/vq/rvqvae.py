@@ -4,6 +4,12 @@ per-joint spatial encoder and FiLM conditioning, here in the encoder AND the dec
 features (B, T, D) -> per-joint tokens (B, T, J, d) -> spatial transformer limited to kinematic chains
 -> (B, J*d, T) -> Conv1d/ResNet1D encoder, T/4 -> ResidualVQ (Q layers) -> Conv1d decoder -> (B, T, D).
 The condition is a text-encoder embedding of "{species} {gender}", so unseen species names still work.
+
+With `body_condition`, the clip's bone lengths are a second condition: the encoder measures them from its input and
+both halves are FiLM-conditioned on them, so the codes carry motion and not the individual's proportions (the zoo's
+animals vary +-7% in size and +-5% per body part within a species). Decoding takes the bone lengths when they are
+known (reconstruction, editing) and otherwise falls back to the species' typical body: during training the body is
+hidden from a share of the clips (`body_dropout`), as at text-to-motion generation.
 """
 from __future__ import annotations
 
@@ -41,6 +47,8 @@ class RVQVAEConfig:
     dead_code_threshold: float = 2.0  # EMA cluster size below which a code is reset to a batch vector
     text_encoder: str = "minilm"  # the condition source; its embedding width is cond_dim
     cond_dim: int = 384
+    body_condition: bool = False  # also condition on the clip's bone lengths (False in checkpoints from before)
+    body_dropout: float = 0.2  # share of training clips whose body is hidden (the unknown-body case)
 
     @property
     def spec(self) -> SkeletonSpec:
@@ -55,12 +63,12 @@ class RVQVAEConfig:
 VQ_CONFIGS: dict[str, RVQVAEConfig] = {
     # sized so the zoo tokenizer trains on 2 CPU cores within an hour
     "cpu": RVQVAEConfig(joint_dim=24, spatial_layers=1, spatial_heads=2, width=256, code_dim=256, depth=2,
-                        codebook_size=512),
+                        codebook_size=512, body_condition=True),
     # MoMask / AniMo size: J x 128 joint tokens, width 512, 6 x 512 codes of 512 dims
-    "momask": RVQVAEConfig(),
+    "momask": RVQVAEConfig(body_condition=True),
     # for tests
     "tiny": RVQVAEConfig(joint_dim=8, spatial_layers=1, spatial_heads=2, width=32, code_dim=16, depth=1,
-                         num_quantizers=3, codebook_size=32),
+                         num_quantizers=3, codebook_size=32, body_condition=True),
 }
 
 
@@ -185,6 +193,14 @@ class RVQVAE(Checkpointable, nn.Module):
         self.register_buffer("mean", torch.zeros(self.spec.feature_dim))
         self.register_buffer("std", torch.ones(self.spec.feature_dim))
         self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
+        if config.body_condition:
+            # log bone length relative to the skeleton's rest length, and a flag: is the body known?
+            self.body_proj = nn.Linear(self.spec.num_joints, config.cond_dim)
+            nn.init.zeros_(self.body_proj.weight)
+            nn.init.zeros_(self.body_proj.bias)
+            self.register_buffer("rest_log_lengths", torch.log(torch.as_tensor(
+                self.spec.bone_lengths[1:], dtype=torch.float32).clamp_min(1e-4)), persistent=False)
+            self.register_buffer("parents", torch.tensor(self.spec.parents[1:]), persistent=False)
 
     def set_normalization(self, mean, std) -> None:
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
@@ -200,6 +216,39 @@ class RVQVAE(Checkpointable, nn.Module):
     def frames_per_token(self) -> int:
         return self.config.frames_per_token
 
+    @torch.no_grad()
+    def body_of(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor | None:
+        """(B, T, D) normalised features -> (B, J-1) log bone lengths relative to the skeleton's rest lengths,
+        averaged over the valid frames (None for a tokenizer without the body condition)."""
+        if not self.config.body_condition:
+            return None
+        s = self.spec.slices
+        f = self.denormalize(x.float())
+        ric = f[..., s.ric].unflatten(-1, (self.spec.num_joints - 1, 3))  # (B, T, J-1, 3) root-relative
+        root = F.pad(f[..., s.root_height], (1, 1))[..., None, :]  # (B, T, 1, 3): (0, height, 0)
+        joints = torch.cat([root, ric], dim=-2)  # (B, T, J, 3) in the facing frame, root above the origin
+        lengths = (joints[..., 1:, :] - joints[..., self.parents, :]).norm(dim=-1)  # (B, T, J-1)
+        w = torch.ones(x.shape[:2], device=x.device) if mask is None else mask.float()
+        mean = (lengths * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp_min(1)
+        return mean.clamp_min(1e-4).log() - self.rest_log_lengths
+
+    def _condition(self, cond: torch.Tensor, body: torch.Tensor | None, known: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+        """Adds the body (B, J-1) to the text condition (B, E); `known` (B,) hides the body of some items."""
+        if not self.config.body_condition:
+            if body is not None:
+                raise ValueError("this tokenizer was trained without the body condition; decode without `body`")
+            return cond
+        B = cond.shape[0]
+        if body is None:
+            body, known = cond.new_zeros(B, self.spec.num_joints - 1), cond.new_zeros(B)
+        elif body.shape != (B, self.spec.num_joints - 1):
+            raise ValueError(f"body must be ({B}, {self.spec.num_joints - 1}) log bone lengths (RVQVAE.body_of), "
+                             f"got {tuple(body.shape)}")
+        known = cond.new_ones(B) if known is None else known.to(cond.dtype)
+        body = body.to(cond) * known[:, None]
+        return cond + self.body_proj(torch.cat([body, known[:, None]], dim=-1))
+
     def _check(self, x: torch.Tensor, mask: torch.Tensor | None) -> None:
         D, unit = self.spec.feature_dim, self.frames_per_token
         if x.ndim != 3 or x.shape[-1] != D:
@@ -212,19 +261,24 @@ class RVQVAE(Checkpointable, nn.Module):
             raise ValueError(f"every masked length must be a multiple of {unit} frames")
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
-        """x (B, T, D) normalised features, cond (B, E), mask (B, T) -> recon (B, T, D), codes, commit loss."""
+        """x (B, T, D) normalised features, cond (B, E), mask (B, T) -> recon (B, T, D), codes, commit loss.
+
+        The body condition (if any) is measured from x; in training it is hidden from `body_dropout` of the items.
+        """
         self._check(x, mask)
-        z = self.encoder(x, cond, mask).transpose(1, 2)  # (B, T', C)
         coarse = downsample_mask(mask, self.frames_per_token)
         # MoMask's quantize dropout is applied to a random share of the steps, not to all of them. The draw comes
         # from a counter of training steps, so every process of a distributed run decides alike (the quantizer's
         # collectives must match) and a resumed run decides as the uninterrupted one did.
-        dropout = False
+        dropout, known = False, None
         if self.training:
             g = torch.Generator().manual_seed(int(self.train_steps))
             dropout = bool(torch.rand((), generator=g) < self.config.quantize_dropout_prob)
+            known = (torch.rand(x.shape[0], generator=g) >= self.config.body_dropout).to(x.device)
             self.train_steps += 1
+        cond = self._condition(cond, self.body_of(x, mask), known)
         self.quantizer.quantize_dropout = dropout
+        z = self.encoder(x, cond, mask).transpose(1, 2)  # (B, T', C)
         quantized, codes, commit = self.quantizer(z, mask=coarse)
         recon = self.decoder(quantized.transpose(1, 2), cond, mask)
         return {"recon": recon, "codes": codes, "commit_loss": commit.sum()}
@@ -235,7 +289,7 @@ class RVQVAE(Checkpointable, nn.Module):
         self._check(x, mask)
         was = self.training
         self.eval()
-        z = self.encoder(x, cond, mask).transpose(1, 2)
+        z = self.encoder(x, self._condition(cond, self.body_of(x, mask)), mask).transpose(1, 2)
         self.quantizer.quantize_dropout = False
         _, codes, _ = self.quantizer(z)
         self.train(was)
@@ -253,11 +307,15 @@ class RVQVAE(Checkpointable, nn.Module):
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, cond: torch.Tensor, num_layers: int | None = None,
-               mask: torch.Tensor | None = None) -> torch.Tensor:
-        """codes (B, T', Q) -> features (B, T' * 4, D); `mask` (B, T'*4) zeroes padded frames."""
+               mask: torch.Tensor | None = None, body: torch.Tensor | None = None) -> torch.Tensor:
+        """codes (B, T', Q) -> features (B, T' * 4, D); `mask` (B, T'*4) zeroes padded frames.
+
+        `body` (B, J-1) from `body_of` on the source motion gives its proportions back; without it the decoder
+        draws the typical body of the species and gender.
+        """
         if codes.min() < -1 or codes.max() >= self.config.codebook_size:
             raise ValueError(f"codes must lie in [0, {self.config.codebook_size}) (or -1 for padding)")
         if mask is None and (codes < 0).any():
             mask = (codes[..., 0] >= 0).repeat_interleave(self.frames_per_token, dim=1)
         quantized = self.quantized_from_codes(codes, num_layers).transpose(1, 2)
-        return self.decoder(quantized, cond, mask)
+        return self.decoder(quantized, self._condition(cond, body), mask)
