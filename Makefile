@@ -130,7 +130,8 @@ $(RUNS)/res_%/model.safetensors: | venv
 		$(T2M_FLAGS) --max-steps $(RES_STEPS) --val-every 500 $(if $(wildcard $(RUNS)/res_$*/state),--resume,)
 
 T2M_EVAL = $(if $(wildcard $(RUNS)/t2m_$(1)/model.safetensors),--transformer $(RUNS)/t2m_$(1)/model.safetensors \
-	--residual $(RUNS)/res_$(1)/model.safetensors,)
+	--residual $(RUNS)/res_$(1)/model.safetensors,) $(if $(wildcard $(RUNS)/t2m_$(1)/body_estimator.safetensors),\
+	--body-estimator $(RUNS)/t2m_$(1)/body_estimator.safetensors,)
 
 eval-t2m-zoo:
 	$(PY) eval_t2m.py --evaluator $(RUNS)/eval_animals/model.safetensors --data $(ZOO)/animals \
@@ -159,4 +160,6 @@ eval-bundled: zoo
 	$(PY) eval_lift.py --data $(ZOO)/animals --out results/bundled/eval_lift_animals
 	for d in animals people; do $(PY) eval_t2m.py --data $(ZOO)/$$d --tokenizer checkpoints/$$d/tokenizer.safetensors \
 		--transformer checkpoints/$$d/mask_transformer.safetensors \
-		--residual checkpoints/$$d/residual_transformer.safetensors --out results/bundled/t2m_$$d || exit 1; done
+		--residual checkpoints/$$d/residual_transformer.safetensors --out results/bundled/t2m_$$d \
+		$$(test -f checkpoints/$$d/body_estimator.safetensors && \
+		echo --body-estimator checkpoints/$$d/body_estimator.safetensors) || exit 1; done

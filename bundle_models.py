@@ -4,8 +4,8 @@
     python bundle_models.py --runs runs --out checkpoints --dtype float32
 
 For each data set (animals, people) it writes OUT/NAME/{tokenizer, mask_transformer, residual_transformer,
-length_estimator, lifter, evaluator}.safetensors (the last four only when their runs exist) and OUT/manifest.json
-(sizes, digests, where each file came from).
+length_estimator, body_estimator, lifter, evaluator}.safetensors (the last five only when their runs exist) and
+OUT/manifest.json (sizes, digests, where each file came from).
 Weights are stored in float16 by default (half the bytes; the models load them into float32 and the change of the
 results is measured in checkpoints/MODEL_CARD.md). The transformers name the tokenizer whose codes they predict by
 its weight digest, so they are re-linked to the stored tokenizer here, after checking that the source pair matched.
@@ -21,6 +21,7 @@ import torch
 from models.bundled import FILES
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.lifter import KIND as LIFTER_KIND
+from models.mask_transformer.body_estimator import KIND as BODY_KIND
 from models.mask_transformer.length_estimator import KIND as LENGTH_KIND
 from models.mask_transformer.mask_transformer import KIND as MASK_KIND
 from models.mask_transformer.residual_transformer import KIND as RESIDUAL_KIND
@@ -34,11 +35,13 @@ SOURCES = {
     "mask_transformer": ("t2m_{}", "model.safetensors", MASK_KIND),
     "residual_transformer": ("res_{}", "model.safetensors", RESIDUAL_KIND),
     "length_estimator": ("t2m_{}", "length_estimator.safetensors", LENGTH_KIND),
+    "body_estimator": ("t2m_{}", "body_estimator.safetensors", BODY_KIND),
     "lifter": ("lift_{}", "model.safetensors", LIFTER_KIND),
     "evaluator": ("eval_{}", "model.safetensors", EVALUATOR_KIND),
 }
 LINKED = ("mask_transformer", "residual_transformer")  # configs that record the tokenizer's digest
-OPTIONAL = ("residual_transformer", "length_estimator", "lifter", "evaluator")  # bundled when their run exists
+# bundled when their run exists
+OPTIONAL = ("residual_transformer", "length_estimator", "body_estimator", "lifter", "evaluator")
 
 
 def cast(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:

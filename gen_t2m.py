@@ -6,8 +6,8 @@
 
 Writes, per sample, OUT/NN_slug/{joints.npy, features.npy, codes.npy, motion.bvh, motion.mp4, prompt.json}.
 Models come from --checkpoints (a folder with tokenizer / mask_transformer / residual_transformer /
-length_estimator .safetensors; by default checkpoints/people for species "human", else checkpoints/animals) or one
-by one.
+length_estimator / body_estimator .safetensors; by default checkpoints/people for species "human", else
+checkpoints/animals) or one by one.
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from utils.io import atomic_save_npy, atomic_write_text
 
 # command-line flag -> bundled file (models/bundled.py)
 CHECKPOINT_FILES = {"tokenizer": FILES["tokenizer"], "transformer": FILES["mask_transformer"],
-                    "residual": FILES["residual_transformer"], "length_estimator": FILES["length_estimator"]}
+                    "residual": FILES["residual_transformer"], "length_estimator": FILES["length_estimator"],
+                    "body_estimator": FILES["body_estimator"]}
 
 
 def default_checkpoints(species: str) -> Path:
@@ -41,9 +42,11 @@ def pipeline_from(args, species: str) -> T2MPipeline:
     for key in CHECKPOINT_FILES:  # a file named on the command line must exist; the folder's own are optional
         if (getattr(args, key) or key in ("tokenizer", "transformer")) and not Path(paths[key]).is_file():
             raise CheckpointError(f"{paths[key]} does not exist; give --checkpoints DIR or --{key.replace('_', '-')}")
-    optional = {k: paths[k] if Path(paths[k]).is_file() else None for k in ("residual", "length_estimator")}
+    optional = {k: paths[k] if Path(paths[k]).is_file() else None
+                for k in ("residual", "length_estimator", "body_estimator")}
     return T2MPipeline.from_files(paths["tokenizer"], paths["transformer"], optional["residual"],
-                                  optional["length_estimator"], device=args.device)
+                                  optional["length_estimator"], device=args.device,
+                                  body_estimator=optional["body_estimator"])
 
 
 def read_prompt_file(path: str | Path, species: str | None = None,
@@ -120,7 +123,7 @@ def decoding_kwargs(args: argparse.Namespace) -> dict:
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="sample k of a run (prompts x samples, in order) uses seed + k")
     add_decoding_args(p)
-    p.add_argument("--checkpoints", help="folder holding the four model files (default: checkpoints/animals or "
+    p.add_argument("--checkpoints", help="folder holding the model files (default: checkpoints/animals or "
                                          "checkpoints/people by species)")
     for key in CHECKPOINT_FILES:
         p.add_argument(f"--{key.replace('_', '-')}", help=f"{key} checkpoint (overrides --checkpoints)")

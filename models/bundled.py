@@ -16,6 +16,7 @@ FILES = {
     "mask_transformer": "mask_transformer.safetensors",
     "residual_transformer": "residual_transformer.safetensors",
     "length_estimator": "length_estimator.safetensors",
+    "body_estimator": "body_estimator.safetensors",
     "lifter": "lifter.safetensors",
     "evaluator": "evaluator.safetensors",
 }

@@ -138,6 +138,7 @@ def test_bundling_relinks_the_pair_and_refuses_a_mismatch(tmp_path):
     sources = {"tokenizer": "vq_animals/model.safetensors", "mask_transformer": "t2m_animals/model.safetensors",
                "residual_transformer": "res_animals/model.safetensors",
                "length_estimator": "t2m_animals/length_estimator.safetensors",
+               "body_estimator": "t2m_animals/body_estimator.safetensors",
                "lifter": "lift_animals/model.safetensors", "evaluator": "eval_animals/model.safetensors"}
     for key, rel in sources.items():
         (runs / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +160,7 @@ def test_bundling_relinks_the_pair_and_refuses_a_mismatch(tmp_path):
     r = _run("bundle_models.py", "--runs", runs, "--out", tmp_path / "out3", "--datasets", "animals")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "out3" / "animals").iterdir()) == sorted(
-        name for key, name in bundled.FILES.items() if key != "lifter")
+        name for key, name in bundled.FILES.items() if key != "lifter")  # every file of the bundle but the lifter
     torch.manual_seed(0)
     create_rvqvae("tiny", skeleton="animo30").save(runs / sources["tokenizer"])
     r = _run("bundle_models.py", "--runs", runs, "--out", tmp_path / "out2", "--datasets", "animals")

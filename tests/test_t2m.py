@@ -11,6 +11,7 @@ import torch
 from conftest import random_motion
 from models.checkpoint import weights_digest
 from models.mask_transformer.backbone import encode_condition
+from models.mask_transformer.body_estimator import BodyEstimatorConfig, fit_body_estimator
 from models.mask_transformer.length_estimator import LengthEstimatorConfig, fit_length_estimator
 from models.mask_transformer.mask_transformer import T2M_CONFIGS, MaskTransformer, MaskTransformerConfig, \
     transformer_config
@@ -252,6 +253,37 @@ def test_length_estimator_learns_lengths_from_text_and_is_used(tok):
     assert p.min_frames == 8 and p.max_frames == 48
 
 
+def test_body_estimator_learns_bodies_from_text_and_decoding_uses_them():
+    tok = _tokenizer(seed=4)
+    for p in tok.parameters():  # FiLM starts as the identity and the body projection as zero; make them matter
+        torch.nn.init.normal_(p, std=0.05) if p.ndim > 1 else None
+    text = load_text_encoder("minilm")
+    captions = ["a big man walks", "a small man walks"]
+    bodies = torch.tensor([0.1, -0.1] * 50)[:, None].expand(100, 21).contiguous()
+    emb = text([captions[i % 2] for i in range(100)])
+    names = text(["human"] * 100), text(["male"] * 100)
+    est, logs = fit_body_estimator(BodyEstimatorConfig(body_dim=21), (emb, *names), bodies, steps=300,
+                                   val=((emb, *names), bodies))
+    assert logs["val_rms"] < 0.02 < logs["val_rms_of_the_mean"]
+    mask, res = _models(tok)
+    with_body = T2MPipeline(tok, mask, res, body_estimator=est, device="cpu")
+    without = T2MPipeline(tok, mask, res, device="cpu")
+    a = with_body.generate(captions, ["human"] * 2, ["male"] * 2, lengths=[24, 24], seed=0)
+    b = without.generate(captions, ["human"] * 2, ["male"] * 2, lengths=[24, 24], seed=0)
+    cond = text(["human male"] * 2)
+    for k, sign in enumerate((1, -1)):
+        assert np.array_equal(a[k].codes, b[k].codes)  # the body changes the decoding, not the codes
+        predicted = est(*with_body._estimator_inputs(with_body.condition(captions, ["human"] * 2, ["male"] * 2),
+                                                     ["human"] * 2, ["male"] * 2))[k:k + 1]
+        assert torch.allclose(predicted, torch.full_like(predicted, 0.1 * sign), atol=0.03)
+        want = tok.denormalize(tok.decode(torch.from_numpy(a[k].codes)[None], cond[k:k + 1], body=predicted))[0]
+        assert np.allclose(a[k].features, want.numpy(), atol=1e-5)
+        assert not np.allclose(a[k].features, b[k].features, atol=1e-3)
+    with pytest.raises(ValueError, match="the body estimator gives 5 bone lengths; the tokenizer takes 21"):
+        T2MPipeline(tok, mask, res, body_estimator=fit_body_estimator(BodyEstimatorConfig(body_dim=5), (
+            emb, *names), bodies[:, :5], steps=1)[0], device="cpu")
+
+
 # ---- editing ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def source():
@@ -378,7 +410,8 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
     assert (tmp_path / "t2m" / "length_estimator.safetensors").is_file()
     models = ["--tokenizer", str(tok_path), "--transformer", str(tmp_path / "t2m" / "model.safetensors"),
               "--residual", str(tmp_path / "res" / "model.safetensors"),
-              "--length-estimator", str(tmp_path / "t2m" / "length_estimator.safetensors")]
+              "--length-estimator", str(tmp_path / "t2m" / "length_estimator.safetensors"),
+              "--body-estimator", str(tmp_path / "t2m" / "body_estimator.safetensors")]
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("human#female#a woman walks around\n# a comment\nsomeone turns on the spot\n")
     gen_t2m.main(["--text-file", str(prompts), "--species", "human", "--num-samples", "2", "--out",

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.checkpoint import Checkpointable
+from models.mask_transformer.fitting import condition_mlp, fit_on_condition
 
 KIND = "length_estimator"
 
@@ -31,8 +32,7 @@ class LengthEstimator(Checkpointable, nn.Module):
         super().__init__()
         self.config = config
         E, H = config.cond_dim, config.hidden
-        self.mlp = nn.Sequential(nn.Linear(3 * E, H), nn.LayerNorm(H), nn.GELU(), nn.Dropout(config.dropout),
-                                 nn.Linear(H, H), nn.GELU(), nn.Linear(H, config.max_tokens + 1))
+        self.mlp = condition_mlp(E, H, config.max_tokens + 1, config.dropout)
 
     def forward(self, text: torch.Tensor, species: torch.Tensor, gender: torch.Tensor) -> torch.Tensor:
         """(B, E) embeddings each -> (B, max_tokens + 1) logits over token counts; impossible counts at -inf."""
@@ -57,38 +57,13 @@ def fit_length_estimator(config: LengthEstimatorConfig, cond: tuple[torch.Tensor
     """Cross-entropy on (text, species, gender) embeddings -> token counts. With `val` = (cond, tokens) the weights
     kept are those of the check (every `check_every` steps) with the lowest validation negative log-likelihood,
     and the logs report it with the mean absolute error in tokens of the distribution's median."""
-    g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = LengthEstimator(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    n = len(tokens)
-    best, best_state, best_step = float("inf"), None, 0
-    for step in range(1, steps + 1):
-        model.train()
-        idx = torch.randint(n, (min(batch_size, n),), generator=g)
-        loss = F.cross_entropy(model(*(c[idx] for c in cond)), tokens[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if val is not None and (step % check_every == 0 or step == steps):
-            nll = _nll(model, val)
-            if nll < best:
-                best, best_step = nll, step
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    logs = {"train_nll": loss.item()}
+    last, best, best_step = fit_on_condition(model, F.cross_entropy, cond, tokens, steps, batch_size, lr, seed, val,
+                                             check_every)
+    logs = {"train_nll": last}
     if val is not None:
         with torch.no_grad():
             median = (model(*val[0]).softmax(-1).cumsum(-1) < 0.5).sum(-1)
         logs.update(val_nll=best, best_step=best_step, val_mae_tokens=float((median - val[1]).abs().float().mean()))
     return model, logs
-
-
-@torch.no_grad()
-def _nll(model: LengthEstimator, val: tuple) -> float:
-    model.eval()
-    return float(F.cross_entropy(model(*val[0]), val[1]))

@@ -19,6 +19,7 @@ import torch
 from models.bundled import FILES
 from models.checkpoint import CheckpointError, weights_digest
 from models.mask_transformer.backbone import encode_condition
+from models.mask_transformer.body_estimator import BodyEstimator
 from models.mask_transformer.length_estimator import LengthEstimator
 from models.mask_transformer.mask_transformer import MaskTransformer
 from models.mask_transformer.residual_transformer import ResidualTransformer
@@ -89,12 +90,14 @@ def sample(logits: torch.Tensor, temperature: float, generators: list[torch.Gene
 class T2MPipeline:
     def __init__(self, tokenizer: RVQVAE, transformer: MaskTransformer, residual: ResidualTransformer | None = None,
                  length_estimator: LengthEstimator | None = None, device: str | torch.device | None = None,
-                 text_encoder_path: str | None = None, schedule: CosineMaskSchedule = CosineMaskSchedule()):
+                 text_encoder_path: str | None = None, schedule: CosineMaskSchedule = CosineMaskSchedule(),
+                 body_estimator: BodyEstimator | None = None):
         self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = tokenizer.to(self.device).eval()
         self.transformer = transformer.to(self.device).eval()
         self.residual = residual.to(self.device).eval() if residual is not None else None
         self.length_estimator = length_estimator.to(self.device).eval() if length_estimator is not None else None
+        self.body_estimator = body_estimator.to(self.device).eval() if body_estimator is not None else None
         self.schedule = schedule
         self._bf16: dict[str, torch.nn.Module] = {}  # bfloat16 copies of the transformers, made when first asked
         self._check_pair()
@@ -112,28 +115,37 @@ class T2MPipeline:
                 check_pair(self.tokenizer, m, name)
         if self.residual is not None and self.residual.config.text_encoder != self.transformer.config.text_encoder:
             raise ValueError("the masked and residual transformers use different text encoders")
+        if self.body_estimator is not None:
+            want = self.tokenizer.spec.num_joints - 1 if self.tokenizer.config.body_condition else 0
+            if self.body_estimator.config.body_dim != want:
+                raise ValueError(f"the body estimator gives {self.body_estimator.config.body_dim} bone lengths; the "
+                                 f"tokenizer takes {want} (fit the estimator for this tokenizer)")
 
     @classmethod
     def from_files(cls, tokenizer: str | Path, transformer: str | Path, residual: str | Path | None = None,
-                   length_estimator: str | Path | None = None, device=None, **kw) -> "T2MPipeline":
+                   length_estimator: str | Path | None = None, device=None, body_estimator: str | Path | None = None,
+                   **kw) -> "T2MPipeline":
         return cls(RVQVAE.load(tokenizer), MaskTransformer.load(transformer),
                    ResidualTransformer.load(residual) if residual else None,
-                   LengthEstimator.load(length_estimator) if length_estimator else None, device=device, **kw)
+                   LengthEstimator.load(length_estimator) if length_estimator else None, device=device,
+                   body_estimator=BodyEstimator.load(body_estimator) if body_estimator else None, **kw)
 
     @classmethod
     def from_folder(cls, folder: str | Path, device=None, **kw) -> "T2MPipeline":
         """A checkpoint folder laid out as the bundle (models/bundled.py FILES); the residual transformer and the
-        length estimator are used when present."""
+        length and body estimators are used when present."""
         folder = Path(folder)
         paths = {k: folder / FILES[k] for k in ("tokenizer", "mask_transformer", "residual_transformer",
-                                                  "length_estimator")}
+                                                  "length_estimator", "body_estimator")}
         for key in ("tokenizer", "mask_transformer"):
             if not paths[key].is_file():
                 raise CheckpointError(f"{paths[key]} does not exist: {folder} is not a checkpoint folder with at least "
                                       f"{FILES['tokenizer']} and {FILES['mask_transformer']}")
-        optional = {k: paths[k] if paths[k].is_file() else None for k in ("residual_transformer", "length_estimator")}
+        optional = {k: paths[k] if paths[k].is_file() else None
+                    for k in ("residual_transformer", "length_estimator", "body_estimator")}
         return cls.from_files(paths["tokenizer"], paths["mask_transformer"], optional["residual_transformer"],
-                              optional["length_estimator"], device=device, **kw)
+                              optional["length_estimator"], device=device, body_estimator=optional["body_estimator"],
+                              **kw)
 
     # ---- helpers ------------------------------------------------------------------------------------------------
     def condition(self, texts: list[str], species: list[str], genders: list[str]) -> dict[str, torch.Tensor]:
@@ -153,10 +165,22 @@ class T2MPipeline:
         """Lengths drawn from the length estimator for rows of `cond` (the transformers' condition)."""
         if self.length_estimator is None:
             raise ValueError("no length was given and the pipeline has no length estimator; give a length")
-        names = [cond[k].float() if cond[k].is_floating_point() else self.text(list(n))  # closed vocab: indices
-                 for k, n in (("species", species), ("gender", genders))]
-        tokens = self.length_estimator.sample(cond["text"].float(), *names, generators=generators)
+        tokens = self.length_estimator.sample(*self._estimator_inputs(cond, species, genders), generators=generators)
         return [int(t) * self.unit for t in tokens.clamp(1, self.transformer.config.max_tokens)]
+
+    def estimate_bodies(self, cond: dict[str, torch.Tensor], species: list[str], genders: list[str]
+                        ) -> torch.Tensor | None:
+        """(B, J-1) bodies for the tokenizer's decoder from the body estimator, or None (the species' typical body)
+        when the pipeline has none."""
+        if self.body_estimator is None:
+            return None
+        return self.body_estimator(*self._estimator_inputs(cond, species, genders))
+
+    def _estimator_inputs(self, cond: dict[str, torch.Tensor], species: list[str], genders: list[str]):
+        """The estimators' inputs: text, species and gender embeddings (closed vocabularies hold indices)."""
+        names = [cond[k].float() if cond[k].is_floating_point() else self.text(list(n))
+                 for k, n in (("species", species), ("gender", genders))]
+        return cond["text"].float(), *names
 
     def _runnable(self, name: str, cond: dict[str, torch.Tensor], bf16: bool):
         """The transformer `name` and the condition to give it: as loaded, or (bf16) a bfloat16 copy of its weights,
@@ -211,11 +235,12 @@ class T2MPipeline:
             codes[..., j] = pred.masked_fill(~valid, -1)
         return codes
 
-    def _decode(self, codes: torch.Tensor, species, genders) -> torch.Tensor:
-        """(B, N, Q) codes (-1 padding; layers of -1 are left out) -> (B, N * unit, D) unnormalised features."""
+    def _decode(self, codes: torch.Tensor, species, genders, body: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N, Q) codes (-1 padding; layers of -1 are left out) -> (B, N * unit, D) unnormalised features.
+        `body` (B, J-1), the tokenizer's body condition, keeps a source's proportions (None: the species' own)."""
         cond = self.tok_text(condition_texts(list(species), list(genders)))
         mask = (codes[..., 0] >= 0).repeat_interleave(self.unit, dim=1)
-        return self.tokenizer.denormalize(self.tokenizer.decode(codes, cond, mask=mask))
+        return self.tokenizer.denormalize(self.tokenizer.decode(codes, cond, mask=mask, body=body))
 
     # ---- public ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -259,7 +284,7 @@ class T2MPipeline:
         with clock("residual_transformer"):
             codes = self._residual_codes(cond, base, None, generators, res_guidance, temperature, topk, bf16)
         with clock("decode"):
-            feats = self._decode(codes, species, genders)
+            feats = self._decode(codes, species, genders, self.estimate_bodies(cond, species, genders))
         out = []
         for k in range(B):
             f = feats[k, : frames[k]].double()
@@ -306,7 +331,8 @@ class T2MPipeline:
         n_tokens = torch.tensor([n_tok], device=self.device)
         base = self._base_codes(cond, n_tokens, keep[..., 0], generators, steps, guidance, temperature, topk, bf16)
         codes = self._residual_codes(cond, base, keep, generators, res_guidance, temperature, topk, bf16)
-        gen = self._decode(codes, [species], [gender])[0, :T].double().cpu()
+        # the regenerated span keeps the source's proportions, so that it blends into the kept frames
+        gen = self._decode(codes, [species], [gender], self.tokenizer.body_of(xt))[0, :T].double().cpu()
         src = torch.from_numpy(x).double()
         w = torch.zeros(T, dtype=torch.float64)  # weight of the generated motion per frame
         w[start:end] = 1
