@@ -28,10 +28,12 @@ from utils.training import join_processes, train, train_config_from_args
 
 
 def _table(task: TransformerTask, items, target) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-    """Every (caption, species, gender) of `items` embedded -> the stacked target(item) of its clip."""
-    rows = [(c.text, it.species, it.gender, target(it)) for it in items for c in it.captions]
+    """Every (caption, species, gender) of `items` embedded -> the stacked target(item) of its clip (computed once
+    per clip, however many captions it has)."""
+    rows = [(c.text, it.species, it.gender, t) for it in items for t in [torch.as_tensor(target(it))]
+            for c in it.captions]
     emb = tuple(task.bank([r[i] for r in rows]) for i in range(3))
-    return emb, torch.stack([torch.as_tensor(r[3]) for r in rows])
+    return emb, torch.stack([r[3] for r in rows])
 
 
 def fit_lengths(task: TransformerTask, config: MaskTransformerConfig, path: Path, seed: int) -> dict:
