@@ -1,11 +1,13 @@
-"""Shared test helpers: random but plausible skeleton motions on any spec."""
+"""Shared test helpers: random but plausible skeleton motions on any spec, and the --small zoo."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.spatial.transform import Rotation
 
 from utils.kinematics import forward_kinematics
 from utils.skeleton import SkeletonSpec
+from utils.zoo import build_zoo
 
 
 def random_body(spec: SkeletonSpec, rng: np.random.Generator) -> np.ndarray:
@@ -36,3 +38,11 @@ def random_motion(spec: SkeletonSpec, T: int = 120, seed: int = 0, turn_rate: fl
     root = np.stack([np.cumsum(np.sin(yaw)) * speed, offsets[0, 1] + 0.03 * np.sin(4 * t),
                      np.cumsum(np.cos(yaw)) * speed], axis=-1) + rng.uniform(-3, 3, size=3) * [1, 0, 1]
     return forward_kinematics(spec, local, root, offsets)
+
+
+@pytest.fixture(scope="session")
+def small_zoo(tmp_path_factory):
+    """The --small zoo (animals/ and people/, a few hundred clips), built once per test session."""
+    root = tmp_path_factory.mktemp("zoo")
+    build_zoo(root, small=True, seed=0, workers=2, log=lambda *a: None)
+    return root

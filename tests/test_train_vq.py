@@ -70,6 +70,40 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(random_folder, tmp_pat
     assert np.allclose(logs[0]["loss"][[0, 1, 3]], logs[1]["loss"][[0, 1, 3]], rtol=1e-5)
 
 
+def test_training_on_the_small_zoo_halves_the_reconstruction_loss(small_zoo, tmp_path):
+    torch.manual_seed(0)
+    folder = MotionFolder(small_zoo / "animals")
+    task = VQTask(create_rvqvae("tiny", skeleton=folder.spec), folder, window=32, val_items=8, ric_weight=0.5,
+                  vel_weight=0.5)
+    before = task.validate(task.model)["mpjpe_mm"]
+    cfg = TrainConfig(out_dir=str(tmp_path / "zoo"), max_steps=400, batch_size=32, lr=3e-3, warmup_steps=20,
+                      log_every=20, val_every=400, ckpt_every=400, progress=False)
+    last = train(task, cfg)
+    log = np.genfromtxt(tmp_path / "zoo" / "metrics.csv", delimiter=",", names=True)
+    # the joint positions' reconstruction (the tiny config's 16-dim codes learn the 6D joint rotations slowly)
+    for name in ("joint_mm", "ric"):
+        assert log[name][-1] <= 0.5 * log[name][0], (name, log[name])
+    assert log["loss"][-1] <= 0.6 * log["loss"][0], log["loss"]
+    assert last["val_mpjpe_mm"] <= 0.7 * before, (before, last["val_mpjpe_mm"])  # held-out clips, with trajectory
+
+
+def test_joint_loss_is_the_body_frame_position_error(random_folder, monkeypatch):
+    task = _task(random_folder)
+    model, s = task.model, task.model.spec.slices
+    heights = [s.root_height.start, *range(s.ric.start + 1, s.ric.stop, 3)]
+    lift = torch.zeros(model.spec.feature_dim)
+    lift[heights] = 0.01 / model.std[heights]  # a reconstruction with every joint 1 cm too high
+    monkeypatch.setattr(model, "forward",
+                        lambda x, cond, mask=None: {"recon": x + lift, "commit_loss": torch.zeros(())})
+    batch = task.collate_fn([task.dataset[i] for i in range(4)])
+    losses = {}
+    for w in (0.0, 2.0):
+        task.loss_weights["joint"] = w
+        losses[w], logs = task.loss(model, batch)
+        assert logs["joint_mm"] == pytest.approx(10.0, rel=1e-4)
+    assert float(losses[2.0] - losses[0.0]) == pytest.approx(0.02, rel=1e-4)
+
+
 def test_resume_without_a_checkpoint_is_explained(random_folder, tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train(_task(random_folder), _cfg(tmp_path / "empty"), resume=True)
@@ -87,7 +121,8 @@ def test_two_process_accelerate_run_completes(random_folder, tmp_path):
     assert run.stdout.count('"step": 6') == 1  # the metrics, printed by the main process only
     model = RVQVAE.load(out / "model.safetensors")
     assert np.isfinite(sum(float(v.float().sum()) for v in model.state_dict().values()))
-    assert model.checkpoint_extra["loss_weights"] == {"ric": 0.5, "vel": 0.5, "root": 1.0, "heading": 1.0, "rot": 1.0}
+    assert model.checkpoint_extra["loss_weights"] == {"ric": 0.5, "vel": 0.5, "root": 1.0, "heading": 1.0, "rot": 1.0,
+                                                      "joint": 1.0}
     assert (out / "metrics.csv").read_text().count("\n") == 3  # header + steps 3 and 6
 
 

@@ -20,10 +20,8 @@ SPECS = {"animals": ANIMO30, "people": HUMANML22}
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("zoo")
-    build_zoo(root, small=True, seed=0, workers=2, log=lambda *a: None)
-    return root
+def zoo(small_zoo):
+    return small_zoo
 
 
 def _clips(root: Path, group: str):

@@ -216,17 +216,22 @@ class RVQVAE(Checkpointable, nn.Module):
     def frames_per_token(self) -> int:
         return self.config.frames_per_token
 
+    def body_frame_joints(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) normalised features -> (B, T, J, 3) joint positions in metres in the facing frame, the root
+        above the origin (the trajectory left out)."""
+        s = self.spec.slices
+        f = self.denormalize(x)
+        ric = f[..., s.ric].unflatten(-1, (self.spec.num_joints - 1, 3))  # (B, T, J-1, 3), heights absolute
+        root = F.pad(f[..., s.root_height], (1, 1))[..., None, :]  # (B, T, 1, 3): (0, height, 0)
+        return torch.cat([root, ric], dim=-2)
+
     @torch.no_grad()
     def body_of(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor | None:
         """(B, T, D) normalised features -> (B, J-1) log bone lengths relative to the skeleton's rest lengths,
         averaged over the valid frames (None for a tokenizer without the body condition)."""
         if not self.config.body_condition:
             return None
-        s = self.spec.slices
-        f = self.denormalize(x.float())
-        ric = f[..., s.ric].unflatten(-1, (self.spec.num_joints - 1, 3))  # (B, T, J-1, 3) root-relative
-        root = F.pad(f[..., s.root_height], (1, 1))[..., None, :]  # (B, T, 1, 3): (0, height, 0)
-        joints = torch.cat([root, ric], dim=-2)  # (B, T, J, 3) in the facing frame, root above the origin
+        joints = self.body_frame_joints(x.float())
         lengths = (joints[..., 1:, :] - joints[..., self.parents, :]).norm(dim=-1)  # (B, T, J-1)
         w = torch.ones(x.shape[:2], device=x.device) if mask is None else mask.float()
         mean = (lengths * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp_min(1)
