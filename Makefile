@@ -32,7 +32,8 @@ clean-venv:
 # ---- the embedded zoo data set and the models trained on it -------------------------------------------------
 ZOO ?= data/zoo
 RUNS ?= runs
-VQ_STEPS ?= 6000
+VQ_STEPS_people ?= 2000
+VQ_STEPS_animals ?= 7500
 VQ_LR ?= 1.5e-3
 VQ_PRECISION ?= bf16
 
@@ -43,16 +44,21 @@ zoo: $(ZOO)/animals/Mean.npy
 $(ZOO)/animals/Mean.npy: | venv
 	$(PY) -m utils.zoo build --out $(ZOO)
 
-# The two tokenizers train side by side, one core each, under bfloat16 autocast (1.39x faster steps; the output
-# layer stays float32, see models/vq/rvqvae.py), within an hour on 2 cores. The long warm-up matters at this rate:
-# an 800-step probe with 100 warm-up steps never learned the animals' yaw velocity (its heading loss stayed flat).
-# train_vq.py's joint-position loss in metres (--joint-weight, default 1) took 1,500-step animal probes from 56.9 to
-# 48.4 mm validation MPJPE (0.1: 55.9, 0.5: 50.3, 2: 47.0 but unsteady at 750 steps).
+# The two tokenizers train one after the other on both cores, under bfloat16 autocast (1.39x faster steps; the
+# output layer stays float32, see models/vq/rvqvae.py), within an hour on 2 cores. People first and short: they
+# reach the 25 mm target with room to spare, and the animals, which need every step for 20 mm, get the rest of the
+# hour: alone on 2 threads they make 2.9 steps/s (median) against 1.8 side by side on one thread each. 53 min in
+# all: people 10 min (15.8 mm), animals 43 min (21.5 mm); side by side, 6,000 steps each, took 58 min and gave
+# 8.2 / 22.1 mm. The long warm-up matters at this rate: an 800-step probe with 100 warm-up steps never learned the
+# animals' yaw velocity (its heading loss stayed flat). train_vq.py's joint-position loss in metres (--joint-weight,
+# default 1) took 1,500-step animal probes from 56.9 to 48.4 mm validation MPJPE (0.1: 55.9, 0.5: 50.3, 2: 47.0 but
+# unsteady at 750 steps).
 train-vq-zoo: zoo
-	$(MAKE) -j2 $(RUNS)/vq_animals/model.safetensors $(RUNS)/vq_people/model.safetensors
+	$(MAKE) $(RUNS)/vq_people/model.safetensors
+	$(MAKE) $(RUNS)/vq_animals/model.safetensors
 
 $(RUNS)/vq_%/model.safetensors: | venv
-	$(PY) train_vq.py --data $(ZOO)/$* --out $(RUNS)/vq_$* --config cpu --threads 1 --max-steps $(VQ_STEPS) \
+	$(PY) train_vq.py --data $(ZOO)/$* --out $(RUNS)/vq_$* --config cpu --threads 2 --max-steps $(VQ_STEPS_$*) \
 		--lr $(VQ_LR) --mixed-precision $(VQ_PRECISION) --warmup-steps 500 --val-every 1000 --ckpt-every 250 \
 		--no-progress \
 		$(if $(wildcard $(RUNS)/vq_$*/state),--resume,)
