@@ -32,8 +32,8 @@ clean-venv:
 # ---- the embedded zoo data set and the models trained on it -------------------------------------------------
 ZOO ?= data/zoo
 RUNS ?= runs
-VQ_STEPS_people ?= 2000
-VQ_STEPS_animals ?= 7500
+VQ_STEPS ?= 2000
+VQ_ANIMAL_STEPS ?= 7500
 VQ_LR ?= 1.5e-3
 VQ_PRECISION ?= bf16
 
@@ -57,8 +57,10 @@ train-vq-zoo: zoo
 	$(MAKE) $(RUNS)/vq_people/model.safetensors
 	$(MAKE) $(RUNS)/vq_animals/model.safetensors
 
+$(RUNS)/vq_animals/model.safetensors: VQ_STEPS = $(VQ_ANIMAL_STEPS)
+
 $(RUNS)/vq_%/model.safetensors: | venv
-	$(PY) train_vq.py --data $(ZOO)/$* --out $(RUNS)/vq_$* --config cpu --threads 2 --max-steps $(VQ_STEPS_$*) \
+	$(PY) train_vq.py --data $(ZOO)/$* --out $(RUNS)/vq_$* --config cpu --threads 2 --max-steps $(VQ_STEPS) \
 		--lr $(VQ_LR) --mixed-precision $(VQ_PRECISION) --warmup-steps 500 --val-every 1000 --ckpt-every 250 \
 		--no-progress \
 		$(if $(wildcard $(RUNS)/vq_$*/state),--resume,)
