@@ -28,12 +28,14 @@ from utils.io import write_report
 
 
 def reconstructions(codec: MotionCodec):
-    """A motion source: each item through the tokenizer and back (with its own body, if the tokenizer takes one)."""
+    """A motion source: each item through the tokenizer and back, with its own body (bone lengths, if the tokenizer
+    takes them, and rest skeleton) as `MotionCodec` carries it beside the codes."""
     def source(items, rng: np.random.Generator):
         out = []
         for it in items:
             enc = codec.encode(it.features, it.species, it.gender)
-            out.append(codec.decode(enc.codes, it.species, it.gender, enc.frames, body=enc.body))
+            out.append(codec.decode(enc.codes, it.species, it.gender, enc.frames, body=enc.body,
+                                    offsets=enc.offsets))
         return out
     return source
 

@@ -8,9 +8,9 @@
 decode: from CODES.json).
 
 `--input` for encode is features (T, D) or joints (T, J, 3). Encode writes the codes (T/4, Q) and, beside them,
-CODES.json with the true length and the condition, which decode reads (its flags override it). Decode writes
-features to --out and joints to --joints-out if given. Lengths that are not a multiple of 4 are padded by
-repeating the last frame and cropped back on decode.
+CODES.json with the true length, the condition and the clip's body (bone lengths and rest skeleton), which decode
+reads (its flags override it). Decode writes features to --out and joints to --joints-out if given. Lengths
+that are not a multiple of 4 are padded by repeating the last frame and cropped back on decode.
 """
 from __future__ import annotations
 
@@ -67,7 +67,9 @@ def main(argv=None) -> None:
             meta = {"frames": enc.frames, "species": enc.species, "gender": enc.gender,
                     "checkpoint": str(ckpt), "skeleton": codec.spec.name}
             if enc.body is not None:  # the clip's proportions: log bone lengths over the skeleton's rest lengths
-                meta["body"] = [round(float(v), 6) for v in enc.body]
+                meta["body"] = enc.body.astype(np.float64).tolist()  # float32 values, exact in JSON
+            # the clip's rest skeleton, to which decode refits the joints (bones keep their lengths)
+            meta["offsets"] = enc.offsets.astype(np.float64).tolist()
             atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(meta, indent=1))
             print(f"{args.input}: {enc.frames} frames -> {enc.codes.shape[0]} tokens x {enc.codes.shape[1]} layers "
                   f"-> {args.out}")
@@ -83,7 +85,7 @@ def main(argv=None) -> None:
                 raise ValueError(f"give --species and --gender (no {side} beside the codes to take them from)")
             body = meta.get("body") if codec.model.config.body_condition else None
             feats = codec.decode(load_npy(args.input), species, gender, args.frames or meta.get("frames"),
-                                 args.layers, body=body)
+                                 args.layers, body=body, offsets=meta.get("offsets"))
             atomic_save_npy(args.out, feats)
             if args.joints_out:
                 atomic_save_npy(args.joints_out, recover_joints(feats, codec.spec))

@@ -80,7 +80,8 @@ class VQTask:
         if not self.val:
             return {}
         r = evaluate_tokenizer(model, self.val, wrong_species=False)
-        return {"mpjpe_mm": r["mpjpe_mm"], "mpjpe_mm_1layer": r["mpjpe_mm_by_layers"][1],
+        return {"mpjpe_mm": r["mpjpe_mm"], "mpjpe_mm_unfitted": r["mpjpe_mm_unfitted"],
+                "mpjpe_mm_1layer": r["mpjpe_mm_by_layers"][1],
                 "min_code_usage": min(r["code_usage_by_layer"])}
 
     def export(self, model: RVQVAE, path: Path, extra: dict) -> None:

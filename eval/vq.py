@@ -1,5 +1,9 @@
 """Tokenizer evaluation: reconstruction MPJPE (all, per species, with the first k code layers), codebook usage
-and perplexity per layer, foot skating of reconstructions, and whether the species condition is used."""
+and perplexity per layer, foot skating of reconstructions, and whether the species condition is used.
+
+A reconstruction is what `MotionCodec` gives back: decoded with the clip's body condition and refitted to the
+clip's rest skeleton (`fit_to_skeleton`), both of which travel beside the codes. The decoder's raw output is
+reported too (`mpjpe_mm_unfitted`)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -10,7 +14,8 @@ import torch
 from models.text_encoder import condition_texts, load_text_encoder
 from models.vq.rvqvae import RVQVAE
 from utils.dataset import MotionItem
-from utils.features import recover_joints
+from utils.features import fit_to_skeleton, recover_joints
+from utils.kinematics import estimate_offsets
 
 
 def mpjpe_mm(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -43,6 +48,14 @@ def _batches(items: list[MotionItem], unit: int, max_length: int, batch_size: in
         yield chunk, torch.from_numpy(x), torch.tensor(lengths)
 
 
+def _fit(rec: torch.Tensor, offsets: list[np.ndarray], lengths: list[int], spec) -> torch.Tensor:
+    """(B, T, D) unnormalised decoded features -> each item's valid frames refitted to its rest skeleton."""
+    out = rec.clone()
+    for b, (off, n) in enumerate(zip(offsets, lengths)):
+        out[b, :n] = torch.from_numpy(fit_to_skeleton(rec[b, :n].cpu().numpy(), spec, off)).to(rec)
+    return out
+
+
 @torch.no_grad()
 def evaluate_tokenizer(model: RVQVAE, items: list[MotionItem], batch_size: int = 32, max_length: int = 196,
                        wrong_species: bool = True, device: str | torch.device | None = None) -> dict:
@@ -56,7 +69,7 @@ def evaluate_tokenizer(model: RVQVAE, items: list[MotionItem], batch_size: int =
     errs = {k: [] for k in range(1, Q + 1)}
     err_wrong, by_species = [], defaultdict(list)
     counts = torch.zeros(Q, model.config.codebook_size, dtype=torch.long)
-    skate_rec, skate_gt = [], []
+    skate_rec, skate_gt, err_unfitted = [], [], []
     for chunk, x, lengths in _batches(items, unit, max_length, batch_size):
         x, lengths = x.to(device), lengths.to(device)
         mask = torch.arange(x.shape[1], device=device)[None] < lengths[:, None]  # (B, T)
@@ -68,11 +81,15 @@ def evaluate_tokenizer(model: RVQVAE, items: list[MotionItem], batch_size: int =
         for q in range(Q):
             counts[q] += torch.bincount(codes[..., q][valid].cpu(), minlength=model.config.codebook_size)
         gt = recover_joints(x.double(), spec)
+        n_frames = lengths.tolist()
+        offsets = [estimate_offsets(spec, gt[b, :n].cpu().numpy()) for b, n in enumerate(n_frames)]
         for k in range(1, Q + 1):  # after the loop rec, rec_joints and frame_err are those of all Q layers
-            rec = model.denormalize(model.decode(codes, cond, num_layers=k, mask=mask, body=body))
+            raw = model.denormalize(model.decode(codes, cond, num_layers=k, mask=mask, body=body))
+            rec = _fit(raw, offsets, n_frames, spec)
             rec_joints = recover_joints(rec.double(), spec)
             frame_err = mpjpe_mm(rec_joints, gt)  # (B, T)
             errs[k].append(frame_err[mask].cpu())
+        err_unfitted.append(mpjpe_mm(recover_joints(raw.double(), spec), gt)[mask].cpu())
         per_item = (frame_err * mask).sum(1) / lengths
         for it, e in zip(chunk, per_item.tolist()):
             by_species[it.species].append(e)
@@ -83,7 +100,7 @@ def evaluate_tokenizer(model: RVQVAE, items: list[MotionItem], batch_size: int =
         if wrong_species and len(species_all) > 1:
             others = [species_all[(species_all.index(it.species) + 1) % len(species_all)] for it in chunk]
             wrong = encoder(condition_texts(others, [it.gender for it in chunk]))
-            rec_w = model.denormalize(model.decode(codes, wrong, mask=mask, body=body))
+            rec_w = _fit(model.denormalize(model.decode(codes, wrong, mask=mask, body=body)), offsets, n_frames, spec)
             err_wrong.append(mpjpe_mm(recover_joints(rec_w.double(), spec), gt)[mask].cpu())
 
     usage = (counts > 0).float().mean(1)
@@ -92,6 +109,7 @@ def evaluate_tokenizer(model: RVQVAE, items: list[MotionItem], batch_size: int =
     out = {
         "items": len(items),
         "mpjpe_mm": float(torch.cat(errs[Q]).mean()),
+        "mpjpe_mm_unfitted": float(torch.cat(err_unfitted).mean()),
         "mpjpe_mm_by_layers": {k: float(torch.cat(v).mean()) for k, v in errs.items()},
         "mpjpe_mm_by_species": {s: float(np.mean(v)) for s, v in sorted(by_species.items())},
         "code_usage_by_layer": usage.tolist(),
@@ -109,14 +127,14 @@ def _mean_dicts(rows: list[dict]) -> dict:
 
 
 def markdown_table(results: dict[str, dict]) -> str:
-    """One row per evaluated split / data set."""
+    """One row per evaluated split / data set; "unfitted" is the decoder's output before `fit_to_skeleton`."""
     first = next(iter(results.values()))
     Q = len(first["code_usage_by_layer"])
-    head = ["set", "items", "MPJPE mm"] + [f"k={k}" for k in range(1, Q + 1)] + [
+    head = ["set", "items", "MPJPE mm", "unfitted"] + [f"k={k}" for k in range(1, Q + 1)] + [
         "wrong species", "min usage", "min perplexity", "skate rec / gt (mm/frame)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in results.items():
-        row = [name, str(r["items"]), f"{r['mpjpe_mm']:.1f}"]
+        row = [name, str(r["items"]), f"{r['mpjpe_mm']:.1f}", f"{r.get('mpjpe_mm_unfitted', float('nan')):.1f}"]
         row += [f"{r['mpjpe_mm_by_layers'][k]:.1f}" for k in r["mpjpe_mm_by_layers"]]
         row += [f"{r.get('mpjpe_mm_wrong_species', float('nan')):.1f}", f"{min(r['code_usage_by_layer']):.0%}",
                 f"{min(r['perplexity_by_layer']):.0f}",

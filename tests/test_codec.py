@@ -11,6 +11,7 @@ from conftest import random_motion
 from models.vq.codec import MotionCodec
 from models.vq.rvqvae import create_rvqvae
 from utils.features import joints_to_features
+from utils.kinematics import estimate_offsets
 from utils.skeleton import ANIMO30, HUMANML22
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +48,13 @@ def test_any_length_is_padded_then_cropped_back(codec):
     assert np.allclose(enc.body, np.log(bones / ANIMO30.bone_lengths[1:]), atol=1e-4)
     with_body = codec.decode(enc.codes, "dog", "male", frames=enc.frames, body=enc.body)
     assert with_body.shape == (50, 359) and not np.allclose(with_body, feats)
+    # so does its rest skeleton, to which the decoded joints are refitted: every bone gets its length back
+    canon = joints_to_features(joints, ANIMO30)[1]
+    assert enc.offsets.shape == (30, 3) and enc.offsets.dtype == np.float32
+    assert np.allclose(enc.offsets, estimate_offsets(ANIMO30, canon[:-1]), atol=1e-5)
+    fitted = codec.decode_joints(enc.codes, "dog", "male", 50, body=enc.body, offsets=enc.offsets)
+    lengths = np.linalg.norm(fitted[:, 1:] - fitted[:, list(ANIMO30.parents[1:])], axis=-1)  # (T, J-1)
+    assert np.allclose(lengths, np.linalg.norm(enc.offsets[1:], axis=-1), atol=1e-4)
 
 
 def test_bad_motions_are_explained(codec):
@@ -64,6 +72,8 @@ def test_bad_motions_are_explained(codec):
         codec.decode(np.zeros((5, 6), np.int64), "dog", "male")
     with pytest.raises(ValueError, match="frames=30 does not fit 5 tokens"):
         codec.decode(np.zeros((5, 3), np.int64), "dog", "male", frames=30)
+    with pytest.raises(ValueError, match=r"offsets must be the clip's finite \(30, 3\) rest offsets"):
+        codec.decode(np.zeros((5, 3), np.int64), "dog", "male", offsets=np.ones((29, 3)))
 
 
 def _run(*args):
@@ -80,13 +90,14 @@ def test_command_line_round_trip(checkpoint, codec, tmp_path):
     codes = np.load(tmp_path / "codes.npy")
     assert codes.shape == (11, 3)
     meta = json.loads((tmp_path / "codes.json").read_text())
-    assert meta["frames"] == 42 and len(meta["body"]) == 29
+    assert meta["frames"] == 42 and len(meta["body"]) == 29 and np.shape(meta["offsets"]) == (30, 3)
     r = _run("decode", "--checkpoint", checkpoint, "--input", tmp_path / "codes.npy", "--out", tmp_path / "f.npy",
              "--joints-out", tmp_path / "j.npy")
     assert r.returncode == 0, r.stderr
     assert np.load(tmp_path / "f.npy").shape == (42, 359) and np.load(tmp_path / "j.npy").shape == (42, 30, 3)
-    body = codec.encode(joints, "cat", "female").body
-    assert np.allclose(np.load(tmp_path / "f.npy"), codec.decode(codes, "cat", "female", 42, body=body), atol=1e-5)
+    enc = codec.encode(joints, "cat", "female")
+    assert np.allclose(np.load(tmp_path / "f.npy"),
+                       codec.decode(codes, "cat", "female", 42, body=enc.body, offsets=enc.offsets), atol=1e-5)
 
 
 def test_command_line_errors(checkpoint, tmp_path):

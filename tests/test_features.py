@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from conftest import random_motion
-from utils.features import canonicalize, facing_angle, foot_contacts, joints_to_features, recover_joints
-from utils.kinematics import yaw_rotate
+from utils.features import (canonicalize, facing_angle, fit_to_skeleton, foot_contacts, joints_to_features,
+                            recover_joints)
+from utils.kinematics import estimate_offsets, yaw_rotate
 from utils.skeleton import ANIMO30, H36M17, HUMANML22
 
 SPECS = [ANIMO30, HUMANML22]
@@ -93,3 +94,31 @@ def test_bad_joints_are_explained():
         joints_to_features(bad[:1], HUMANML22)
     with pytest.raises(ValueError, match="263"):
         recover_joints(np.zeros((5, 359)), HUMANML22)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_fitting_to_the_clips_skeleton_gives_the_bones_back(spec):
+    feats, canon = joints_to_features(random_motion(spec, T=80, seed=5), spec)
+    offsets = estimate_offsets(spec, canon)
+    # a rigid clip's own features are on its skeleton already: positions and rotations stay
+    assert np.abs(fit_to_skeleton(feats, spec, offsets) - feats).max() < 1e-4
+    # decoded-like features: every joint 2 cm off in each axis, so the bones stretch and shrink from frame to frame
+    s = spec.slices
+    noisy = feats.copy()
+    noisy[:, s.ric] += np.random.default_rng(0).normal(0, 0.02, noisy[:, s.ric].shape).astype(np.float32)
+    fitted = fit_to_skeleton(noisy, spec, offsets)
+    joints = recover_joints(fitted, spec)
+    bones = np.linalg.norm(joints[:, 1:] - joints[:, list(spec.parents[1:])], axis=-1)  # (T, J-1)
+    assert np.allclose(bones, np.linalg.norm(offsets[1:], axis=-1), atol=1e-5)
+    error = lambda f: np.linalg.norm(recover_joints(f, spec) - canon[:-1], axis=-1).mean()  # noqa: E731
+    # the noise along each bone is gone (a third of it); the part across the bones stays
+    assert error(fitted) < 0.9 * error(noisy)
+    # the rotations are those of the fitted positions: the same features come back from the fitted joints
+    refit = fit_to_skeleton(fitted, spec, offsets)
+    assert np.abs(refit - fitted).max() < 1e-4
+    kept = np.r_[np.arange(s.root.start, s.root.stop), np.arange(s.vel.start, spec.feature_dim)]
+    assert np.array_equal(fitted[:, kept], noisy[:, kept])  # root, velocities and contacts are the decoder's
+    with pytest.raises(ValueError, match=rf"offsets must be the clip's finite \({spec.num_joints}, 3\) rest offsets"):
+        fit_to_skeleton(feats, spec, offsets[1:])
+    with pytest.raises(ValueError, match=rf"needs \(T, {spec.feature_dim}\)"):
+        fit_to_skeleton(feats[:, 1:], spec, offsets)

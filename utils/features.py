@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from utils.kinematics import inverse_kinematics, rotation_6d, yaw_rotate
+from utils.kinematics import forward_kinematics, inverse_kinematics, rotation_6d, yaw_rotate
 from utils.skeleton import SkeletonSpec
 
 GRAVITY = 9.81
@@ -116,3 +116,34 @@ def recover_joints(features, spec: SkeletonSpec):
     ric = ric + torch.stack([root[..., 0], torch.zeros_like(root[..., 0]), root[..., 2]], dim=-1)[..., None, :]
     joints = torch.cat([root[..., None, :], ric], dim=-2)
     return joints.numpy().astype(np.float32) if is_numpy else joints
+
+
+def fit_to_skeleton(features: np.ndarray, spec: SkeletonSpec, offsets: np.ndarray) -> np.ndarray:
+    """(T, D) features + (J, 3) rest offsets -> (T, D): the joint positions and rotations refitted to that rigid body.
+
+    Decoded motion has bones that stretch and shrink a little from frame to frame. Given the clip's own skeleton
+    (`utils.kinematics.estimate_offsets` of its joints), inverse kinematics aims each bone from where forward
+    kinematics has put its parent (`track=True`) and forward kinematics places the joints again: every bone gets its
+    true length and the layout of the pelvis' and chest's children their true shape, so only posture is left of
+    the decoder's error. The root's features, velocities and contacts are kept; for features of a rigid clip with
+    these offsets the result equals the input.
+    """
+    features = np.asarray(features)
+    offsets = np.asarray(offsets, dtype=np.float64)
+    if features.ndim != 2 or features.shape[1] != spec.feature_dim:
+        raise ValueError(f"features have shape {features.shape}; skeleton {spec.name!r} needs (T, {spec.feature_dim})")
+    if offsets.shape != (spec.num_joints, 3) or not np.isfinite(offsets).all():
+        raise ValueError(f"offsets must be the clip's finite ({spec.num_joints}, 3) rest offsets "
+                         f"(utils.kinematics.estimate_offsets), got shape {offsets.shape}")
+    s, J = spec.slices, spec.num_joints
+    x = features.astype(np.float64)
+    # body frame: the root above the origin, the other joints from the ric slice (facing +Z, heights absolute)
+    root = np.zeros((len(x), 1, 3))
+    root[:, 0, 1] = x[:, s.root_height.start]
+    joints = np.concatenate([root, x[:, s.ric].reshape(len(x), J - 1, 3)], axis=1)  # (T, J, 3)
+    local, _ = inverse_kinematics(spec, joints, offsets=offsets, track=True)
+    fitted = forward_kinematics(spec, local, joints[:, 0], offsets)
+    out = features.copy()
+    out[:, s.ric] = fitted[:, 1:].reshape(len(x), -1)
+    out[:, s.rot] = rotation_6d(local)[:, 1:].reshape(len(x), -1)
+    return out

@@ -3,6 +3,8 @@
 The RVQ-VAE needs lengths that are multiples of 4 frames. `encode` pads the end by repeating the last frame and
 records the true length; `decode` crops back to it. Codes are (T_pad / 4, Q) int64. A tokenizer with the body
 condition also returns the clip's body (its log bone lengths); `decode` given it restores the clip's proportions.
+Every encoding also returns the clip's rest skeleton (`offsets`); `decode` given them refits the decoded joints to
+that rigid body (`utils.features.fit_to_skeleton`): each bone keeps its length, only the posture is decoded.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import torch
 
 from models.text_encoder import condition_texts, load_text_encoder
 from models.vq.rvqvae import RVQVAE
-from utils.features import joints_to_features, recover_joints
+from utils.features import fit_to_skeleton, joints_to_features, recover_joints
+from utils.kinematics import estimate_offsets
 
 
 @dataclass
@@ -24,6 +27,7 @@ class Encoded:
     species: str
     gender: str
     body: np.ndarray | None = None  # (J-1,) float32 log bone lengths over the rest lengths (RVQVAE.body_of)
+    offsets: np.ndarray | None = None  # (J, 3) float32 the clip's rest skeleton (utils.kinematics.estimate_offsets)
 
 
 class MotionCodec:
@@ -69,12 +73,14 @@ class MotionCodec:
         codes = self.model.encode(xt, self._cond([species], [gender]))[0]
         body = self.model.body_of(xt)
         body = None if body is None else body[0].cpu().numpy().astype(np.float32)
-        return Encoded(codes.cpu().numpy().astype(np.int64), frames, species, gender, body)
+        offsets = estimate_offsets(self.spec, recover_joints(x[:frames], self.spec)).astype(np.float32)
+        return Encoded(codes.cpu().numpy().astype(np.int64), frames, species, gender, body, offsets)
 
     @torch.no_grad()
     def decode(self, codes: np.ndarray, species: str, gender: str, frames: int | None = None,
-               num_layers: int | None = None, body: np.ndarray | None = None) -> np.ndarray:
-        """(T', Q) codes -> (frames or T' * 4, D) unnormalised features; `body` as `Encoded.body`."""
+               num_layers: int | None = None, body: np.ndarray | None = None,
+               offsets: np.ndarray | None = None) -> np.ndarray:
+        """(T', Q) codes -> (frames or T' * 4, D) unnormalised features; `body` and `offsets` as in `Encoded`."""
         codes = np.asarray(codes)
         Q = self.model.config.num_quantizers
         if codes.ndim != 2 or codes.shape[1] != Q or not np.issubdtype(codes.dtype, np.integer):
@@ -86,9 +92,9 @@ class MotionCodec:
         if body is not None:
             body = torch.as_tensor(np.asarray(body, dtype=np.float32), device=self.device)[None]
         x = self.model.decode(c, self._cond([species], [gender]), num_layers=num_layers, body=body)
-        x = self.model.denormalize(x)[0]
-        return x[:frames].cpu().numpy()
+        x = self.model.denormalize(x)[0][:frames].cpu().numpy()
+        return x if offsets is None else fit_to_skeleton(x, self.spec, offsets)
 
     def decode_joints(self, codes: np.ndarray, species: str, gender: str, frames: int | None = None,
-                      body: np.ndarray | None = None) -> np.ndarray:
-        return recover_joints(self.decode(codes, species, gender, frames, body=body), self.spec)
+                      body: np.ndarray | None = None, offsets: np.ndarray | None = None) -> np.ndarray:
+        return recover_joints(self.decode(codes, species, gender, frames, body=body, offsets=offsets), self.spec)
