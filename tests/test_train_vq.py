@@ -12,7 +12,7 @@ from models.vq.rvqvae import RVQVAE, create_rvqvae
 from train_vq import VQTask
 from utils.dataset import Caption, ClipRecord, MotionFolder, write_dataset
 from utils.skeleton import ANIMO30
-from utils.training import TrainConfig, train
+from utils.training import TrainConfig, lr_lambda, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,6 +126,11 @@ def test_two_process_accelerate_run_completes(random_folder, tmp_path):
     assert model.checkpoint_extra["loss_weights"] == {"ric": 0.5, "vel": 0.5, "root": 1.0, "heading": 1.0, "rot": 1.0,
                                                       "joint": 1.0}
     assert (out / "metrics.csv").read_text().count("\n") == 3  # header + steps 3 and 6
+    # the learning-rate schedule counts optimizer steps, as in one process (not one step per process)
+    cfg = TrainConfig(**json.loads((out / "train_config.json").read_text()))
+    log = np.genfromtxt(out / "metrics.csv", delimiter=",", names=True)
+    assert np.allclose(log["lr"], [cfg.lr * lr_lambda(cfg)(s) for s in (3, 6)], rtol=1e-4)
+    assert log["lr"][0] > 10 * log["lr"][1]
 
 
 def test_eval_vq_command_writes_json_and_markdown(random_folder, tmp_path):

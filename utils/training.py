@@ -151,7 +151,10 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False,
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
-    model, optimizer, loader, scheduler = accel.prepare(model, optimizer, loader, scheduler)
+    model, optimizer, loader = accel.prepare(model, optimizer, loader)
+    # The schedule is not prepared: accelerate steps a prepared one once per process at every optimizer step, which
+    # in an N-process run would finish the warm-up and decay after max_steps / N of our (optimizer) steps.
+    accel.register_for_checkpointing(scheduler)
 
     step, epoch, batch_in_epoch = 0, 0, 0
     if resume:
