@@ -33,7 +33,7 @@ from lift import choose_lifter, lift_keypoints
 from models import bundled
 from models.checkpoint import CheckpointError
 from models.lifter import Lifter
-from models.mask_transformer.pipeline import T2MPipeline
+from models.mask_transformer.pipeline import GUIDANCE, T2MPipeline
 from utils.bvh import write_bvh
 from utils.features import joints_to_features
 from utils.io import atomic_save_npy
@@ -114,7 +114,7 @@ class ZooApp:
         return folder
 
     def generate(self, text: str, species: str, gender: str, length: str | None = None, seed: int = 0,
-                 guidance: float = 4.0, num_samples: int = 1) -> list[Sample]:
+                 guidance: float = GUIDANCE, num_samples: int = 1) -> list[Sample]:
         """Sample k uses seed + k. Raises ValueError (or CheckpointError) with a message for the user."""
         text, species, gender = (text or "").strip(), (species or "").strip().lower(), (gender or "").strip()
         if not text:
@@ -227,7 +227,7 @@ def build_demo(app: ZooApp) -> gr.Blocks:
                         length = gr.Textbox(label="Length", placeholder="empty: estimated; 120 (frames) or 6s",
                                             min_width=120, elem_id="t2m-length")
                         seed = gr.Number(0, precision=0, label="Seed", min_width=80, elem_id="t2m-seed")
-                    guidance = gr.Slider(0, 10, value=4.0, step=0.5, label="Guidance scale",
+                    guidance = gr.Slider(0, 10, value=GUIDANCE, step=0.5, label="Guidance scale",
                                          info="classifier-free guidance; 1 = none", elem_id="t2m-guidance")
                     num_samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Samples",
                                             info="sample k uses seed + k", elem_id="t2m-samples")

@@ -18,7 +18,7 @@ import numpy as np
 
 from gen_t2m import default_checkpoints, read_prompt_file, slug, write_motion
 from models.checkpoint import CheckpointError
-from models.mask_transformer.pipeline import T2MPipeline
+from models.mask_transformer.pipeline import GUIDANCE, T2MPipeline
 from utils.bvh import bvh_to_joints
 from utils.render import render_filmstrip
 
@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     p.add_argument("--prompts", help="a file of species#gender#text lines (default: the examples in demo.py)")
     p.add_argument("--out", default="outputs/demo")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--guidance", type=float, default=4.0)
+    p.add_argument("--guidance", type=float, default=GUIDANCE)
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
     args = p.parse_args(argv)
     t_start = time.perf_counter()

@@ -20,7 +20,7 @@ from pathlib import Path
 from models import bundled
 from models.bundled import FILES
 from models.checkpoint import CheckpointError
-from models.mask_transformer.pipeline import Motion, T2MPipeline
+from models.mask_transformer.pipeline import GUIDANCE, RES_GUIDANCE, STEPS, TEMPERATURE, Motion, T2MPipeline
 from utils.bvh import write_bvh
 from utils.io import atomic_save_npy, atomic_write_text
 
@@ -107,10 +107,13 @@ def write_motion(m: Motion, folder: Path, spec, video: bool, extra: dict) -> Pat
 
 def add_decoding_args(p: argparse.ArgumentParser) -> None:
     """How codes are decoded from the transformers; `decoding_kwargs` turns them into T2MPipeline arguments."""
-    p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (1 = none)")
-    p.add_argument("--res-guidance", type=float, default=5.0, help="guidance of the residual layers")
-    p.add_argument("--steps", type=int, default=10, help="masked-decoding iterations")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: the likeliest code)")
+    p.add_argument("--guidance", type=float, default=GUIDANCE,
+                   help=f"classifier-free guidance scale (1 = none; default {GUIDANCE:g})")
+    p.add_argument("--res-guidance", type=float, default=RES_GUIDANCE,
+                   help=f"guidance of the residual layers (default {RES_GUIDANCE:g}: none)")
+    p.add_argument("--steps", type=int, default=STEPS, help="masked-decoding iterations")
+    p.add_argument("--temperature", type=float, default=TEMPERATURE,
+                   help="sampling temperature (0: the likeliest code)")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 transformer weights (faster on CPUs with bfloat16 matmuls: AVX-512 BF16, AMX)")
 

@@ -1,8 +1,11 @@
 """Text-to-motion latency per prompt, split by stage: text encoding, masked transformer (all decoding steps),
-residual transformer, tokenizer decoding. 196 frames (49 tokens), 10 steps, guidance on (4 and 5), float32 and
-bfloat16 transformer weights, batch 1 and 32.
+residual transformer, tokenizer decoding. 196 frames (49 tokens), 10 steps, float32 and bfloat16 transformer
+weights, batch 1 and 32, and two guidance settings: MoMask's (4 on the base layer, 5 on the residual layers, both
+branches of each in one batched forward) and our defaults (pipeline.GUIDANCE / RES_GUIDANCE: the residual layers
+unguided, so they run one branch).
 
-    python bench/t2m_speed.py [--sizes momask cpu] [--batches 1 32] [--threads 2] [--out results/bench_t2m]
+    python bench/t2m_speed.py [--sizes momask cpu] [--batches 1 32] [--guidance momask ours] [--threads 2] \
+        [--out results/bench_t2m]
 
 Sizes: `momask` is MoMask's released size (RVQ 6 x 512 codes at width 512 on HumanML3D's 263 features,
 transformers latent 384 / 8 layers / 6 heads / ff 1024, CLIP ViT-B/32 text encoder); `cpu` is our default
@@ -25,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.checkpoint import weights_digest  # noqa: E402
 from models.mask_transformer.mask_transformer import MaskTransformer, MaskTransformerConfig, \
     transformer_config  # noqa: E402
-from models.mask_transformer.pipeline import T2MPipeline  # noqa: E402
+from models.mask_transformer.pipeline import GUIDANCE, RES_GUIDANCE, T2MPipeline  # noqa: E402
 from models.mask_transformer.residual_transformer import ResidualTransformer, \
     ResidualTransformerConfig  # noqa: E402
 from models.text_encoder import TEXT_ENCODER_DIMS  # noqa: E402
@@ -35,6 +38,7 @@ from utils.io import write_report  # noqa: E402
 SIZES = {"momask": ("momask", "momask", "clip"), "cpu": ("cpu", "cpu", "minilm")}  # vq, transformers, text
 PROMPT = "a person walks forward, turns around and jumps twice"
 STAGES = ("text", "mask_transformer", "residual_transformer", "decode")
+GUIDANCE_SETS = {"momask": (4.0, 5.0), "ours": (GUIDANCE, RES_GUIDANCE)}  # base layer, residual layers
 
 
 def build(size: str, device: torch.device) -> T2MPipeline:
@@ -72,13 +76,13 @@ def matmul_peak(dtype: torch.dtype, device: torch.device = torch.device("cpu"), 
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int) -> dict:
+def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int, guidance: tuple[float, float]) -> dict:
     def prompts(tag: str) -> tuple[list[str], list[str], list[str]]:
         # texts never seen before, so that every one is encoded (the text encoders keep what they have encoded);
         # the species and gender names are met in every call, as they are in use, and are encoded once
         return [f"{PROMPT} ({tag}, {k})" for k in range(batch)], ["human"] * batch, ["male"] * batch
 
-    kw = dict(lengths=[196] * batch, steps=10, guidance=4.0, res_guidance=5.0, bf16=bf16)
+    kw = dict(lengths=[196] * batch, steps=10, guidance=guidance[0], res_guidance=guidance[1], bf16=bf16)
     pipe.generate(*prompts(f"warm-up {bf16}"), **kw)
     with FlopCounterMode(display=False) as counter:
         pipe.generate(*prompts(f"flops {bf16}"), **kw)
@@ -100,6 +104,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", nargs="+", default=["momask", "cpu"], choices=sorted(SIZES))
     p.add_argument("--batches", nargs="+", type=int, default=[1, 32])
+    p.add_argument("--guidance", nargs="+", default=list(GUIDANCE_SETS), choices=list(GUIDANCE_SETS),
+                   help="guidance settings to time")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
@@ -110,19 +116,23 @@ def main() -> None:
     peak = {"fp32": matmul_peak(torch.float32, device), "bf16": matmul_peak(torch.bfloat16, device)}
     print(f"matmul peak now: {peak['fp32']:.0f} GFLOP/s float32, {peak['bf16']:.0f} GFLOP/s bfloat16", flush=True)
     rows = []
-    lines = ["| size | batch | precision | ms / prompt | text | masked (10 steps) | residual | decode | "
-             "achieved GFLOP/s (share of matmul peak) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| size | guidance (base / residual) | batch | precision | ms / prompt | text | masked (10 steps) | "
+             "residual | decode | achieved GFLOP/s (share of matmul peak) |", "|" + "---|" * 10]
     for size in args.sizes:
         pipe = build(size, device)
-        for batch in args.batches:
-            for bf16 in (False, True):
-                r = time_call(pipe, batch, bf16, args.repeats)
-                rows.append({"size": size, "batch": batch, "precision": "bf16" if bf16 else "fp32", **r})
-                top = peak["bf16" if bf16 else "fp32"]
-                lines.append(f"| {size} | {batch} | {'bf16 weights' if bf16 else 'fp32'} | **{r['total']:.1f}** | "
-                             + " | ".join(f"{r[s]:.1f}" for s in STAGES)
-                             + f" | {r['gflops']:.0f} ({r['gflops'] / top:.0%}) |")
-                print(lines[-1], flush=True)
+        for name in args.guidance:
+            scales = GUIDANCE_SETS[name]
+            for batch in args.batches:
+                for bf16 in (False, True):
+                    r = time_call(pipe, batch, bf16, args.repeats, scales)
+                    rows.append({"size": size, "guidance": name, "scales": scales, "batch": batch,
+                                 "precision": "bf16" if bf16 else "fp32", **r})
+                    top = peak["bf16" if bf16 else "fp32"]
+                    lines.append(f"| {size} | {name}: {scales[0]:g} / {scales[1]:g} | {batch} | "
+                                 f"{'bf16 weights' if bf16 else 'fp32'} | **{r['total']:.1f}** | "
+                                 + " | ".join(f"{r[s]:.1f}" for s in STAGES)
+                                 + f" | {r['gflops']:.0f} ({r['gflops'] / top:.0%}) |")
+                    print(lines[-1], flush=True)
     table = "\n".join(lines)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     table += (f"\n\n{where}, torch {torch.__version__}; 2048 x 2048 matmul in the same run: "

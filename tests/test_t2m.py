@@ -435,12 +435,12 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
                         species="human", gender="male") for i in range(36)]
     write_dataset(tmp_path / "eval_data", clips, {"train": [c.id for c in clips[:4]],
                                                   "test": [c.id for c in clips[4:]]}, HUMANML22)  # 32: one batch
-    eval_t2m.main(["--data", str(tmp_path / "eval_data"), "--repeats", "2", "--mm-prompts", "0", "--guidance", "2.5",
+    eval_t2m.main(["--data", str(tmp_path / "eval_data"), "--repeats", "2", "--mm-prompts", "0", "--guidance", "3",
                    "--temperature", "0.5", "--out", str(tmp_path / "eval")] + models[:6])
     report = json.loads((tmp_path / "eval.json").read_text())
-    assert report["generated"]["sampling"] == {"guidance": 2.5, "res_guidance": 5.0, "steps": 10,
+    assert report["generated"]["sampling"] == {"guidance": 3.0, "res_guidance": 1.0, "steps": 10,
                                                "temperature": 0.5, "bf16": False}
-    assert "generated with guidance 2.5, residual guidance 5, 10 steps, temperature 0.5, split test" in \
+    assert "generated with guidance 3, residual guidance 1, 10 steps, temperature 0.5, split test" in \
         (tmp_path / "eval.md").read_text()
 
 
