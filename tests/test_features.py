@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from conftest import random_motion
-from utils.features import (canonicalize, facing_angle, fit_to_skeleton, foot_contacts, joints_to_features,
-                            recover_joints)
+from utils.features import (body_frame_joints, canonicalize, facing_angle, fit_to_skeleton, foot_contacts,
+                            joints_to_features, recover_joints)
 from utils.kinematics import estimate_offsets, yaw_rotate
 from utils.skeleton import ANIMO30, H36M17, HUMANML22
 
@@ -94,6 +94,20 @@ def test_bad_joints_are_explained():
         joints_to_features(bad[:1], HUMANML22)
     with pytest.raises(ValueError, match="263"):
         recover_joints(np.zeros((5, 359)), HUMANML22)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_body_frame_joints_are_the_joints_without_the_trajectory(spec):
+    feats, canon = joints_to_features(random_motion(spec, T=60, seed=3), spec)
+    body = body_frame_joints(feats, spec)  # (T, J, 3), numpy in -> numpy out
+    assert body.shape == (len(feats), spec.num_joints, 3) and body.dtype == feats.dtype
+    # each frame's joints, moved so the root is over the origin and turned to face +Z
+    local = canon[:-1].astype(np.float64).copy()
+    local[..., [0, 2]] -= canon[:-1, :1, [0, 2]]
+    local = yaw_rotate(local, -facing_angle(canon[:-1], spec)[:, None])
+    assert np.abs(body - local).max() < 1e-4
+    batched = body_frame_joints(torch.from_numpy(np.stack([feats, feats])), spec)  # torch in -> torch out
+    assert isinstance(batched, torch.Tensor) and torch.equal(batched[1], torch.from_numpy(body))
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)

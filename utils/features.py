@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from utils.kinematics import forward_kinematics, inverse_kinematics, rotation_6d, yaw_rotate
 from utils.skeleton import SkeletonSpec
@@ -118,6 +119,19 @@ def recover_joints(features, spec: SkeletonSpec):
     return joints.numpy().astype(np.float32) if is_numpy else joints
 
 
+def body_frame_joints(features, spec: SkeletonSpec):
+    """(..., D) features -> (..., J, 3) joints in the body's own frame: the root at (0, height, 0), the others from
+    the ric slice (facing +Z, heights absolute); the trajectory is left out. torch in -> torch out, numpy -> numpy
+    (same dtype)."""
+    is_numpy = not isinstance(features, torch.Tensor)
+    x = torch.from_numpy(np.asarray(features)) if is_numpy else features
+    s = spec.slices
+    ric = x[..., s.ric].unflatten(-1, (spec.num_joints - 1, 3))  # (..., J-1, 3)
+    root = F.pad(x[..., s.root_height], (1, 1))[..., None, :]  # (..., 1, 3)
+    joints = torch.cat([root, ric], dim=-2)
+    return joints.numpy() if is_numpy else joints
+
+
 def fit_to_skeleton(features: np.ndarray, spec: SkeletonSpec, offsets: np.ndarray) -> np.ndarray:
     """(T, D) features + (J, 3) rest offsets -> (T, D): the joint positions and rotations refitted to that rigid body.
 
@@ -135,15 +149,11 @@ def fit_to_skeleton(features: np.ndarray, spec: SkeletonSpec, offsets: np.ndarra
     if offsets.shape != (spec.num_joints, 3) or not np.isfinite(offsets).all():
         raise ValueError(f"offsets must be the clip's finite ({spec.num_joints}, 3) rest offsets "
                          f"(utils.kinematics.estimate_offsets), got shape {offsets.shape}")
-    s, J = spec.slices, spec.num_joints
-    x = features.astype(np.float64)
-    # body frame: the root above the origin, the other joints from the ric slice (facing +Z, heights absolute)
-    root = np.zeros((len(x), 1, 3))
-    root[:, 0, 1] = x[:, s.root_height.start]
-    joints = np.concatenate([root, x[:, s.ric].reshape(len(x), J - 1, 3)], axis=1)  # (T, J, 3)
+    s = spec.slices
+    joints = body_frame_joints(features.astype(np.float64), spec)  # (T, J, 3)
     local, _ = inverse_kinematics(spec, joints, offsets=offsets, track=True)
     fitted = forward_kinematics(spec, local, joints[:, 0], offsets)
     out = features.copy()
-    out[:, s.ric] = fitted[:, 1:].reshape(len(x), -1)
-    out[:, s.rot] = rotation_6d(local)[:, 1:].reshape(len(x), -1)
+    out[:, s.ric] = fitted[:, 1:].reshape(len(features), -1)
+    out[:, s.rot] = rotation_6d(local)[:, 1:].reshape(len(features), -1)
     return out

@@ -23,6 +23,7 @@ from vector_quantize_pytorch import ResidualVQ
 
 from models.checkpoint import Checkpointable
 from models.layers import FiLM, ResNet1D, TransformerBlock, downsample_mask, masked
+from utils.features import body_frame_joints
 from utils.skeleton import SkeletonSpec, get_skeleton, skeleton_ref
 
 KIND = "rvqvae"
@@ -219,11 +220,7 @@ class RVQVAE(Checkpointable, nn.Module):
     def body_frame_joints(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, D) normalised features -> (B, T, J, 3) joint positions in metres in the facing frame, the root
         above the origin (the trajectory left out)."""
-        s = self.spec.slices
-        f = self.denormalize(x)
-        ric = f[..., s.ric].unflatten(-1, (self.spec.num_joints - 1, 3))  # (B, T, J-1, 3), heights absolute
-        root = F.pad(f[..., s.root_height], (1, 1))[..., None, :]  # (B, T, 1, 3): (0, height, 0)
-        return torch.cat([root, ric], dim=-2)
+        return body_frame_joints(self.denormalize(x), self.spec)
 
     @torch.no_grad()
     def body_of(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor | None:
