@@ -83,13 +83,14 @@ def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int, guidance:
         return [f"{PROMPT} ({tag}, {k})" for k in range(batch)], ["human"] * batch, ["male"] * batch
 
     kw = dict(lengths=[196] * batch, steps=10, guidance=guidance[0], res_guidance=guidance[1], bf16=bf16)
-    pipe.generate(*prompts(f"warm-up {bf16}"), **kw)
+    tag = f"{bf16} {guidance}"
+    pipe.generate(*prompts(f"warm-up {tag}"), **kw)
     with FlopCounterMode(display=False) as counter:
-        pipe.generate(*prompts(f"flops {bf16}"), **kw)
+        pipe.generate(*prompts(f"flops {tag}"), **kw)
     runs = []
     for r in range(repeats):
         timings: dict[str, float] = {}
-        args = prompts(f"{r} {bf16}")
+        args = prompts(f"{r} {tag}")
         t0 = time.perf_counter()
         pipe.generate(*args, seed=r, timings=timings, **kw)
         synchronize(pipe.device)
