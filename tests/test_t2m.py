@@ -141,6 +141,22 @@ def test_residual_logits_for_one_layer_equal_those_of_a_layer_per_sample(tok, ti
                               valid=valid[1:2]), each[1:2], atol=1e-6)
 
 
+def test_code_embeddings_start_from_the_tokenizer_codebooks(tok):
+    mask, res = _models(tok)
+    books = tok.quantizer.codebooks  # (Q, K, code_dim)
+    codes = torch.randint(0, tok.config.codebook_size, (2, 5, tok.config.num_quantizers))
+    res.init_code_embeddings(books)
+    mask.init_code_embeddings(books)
+    assert torch.equal(mask.token_emb.weight[: tok.config.codebook_size], books[0])
+    # the sum of the embeddings below layer j is the tokenizer's latent from its first j layers
+    partial = tok.quantized_from_codes(codes, num_layers=2)
+    assert torch.allclose(res.embed_below(codes, torch.tensor([2, 2])), partial, atol=1e-6)
+    with pytest.raises(ValueError, match="code_dim must be the tokenizer's"):
+        res.init_code_embeddings(books[..., :-1])
+    with pytest.raises(ValueError, match="code_dim must be the tokenizer's"):
+        mask.init_code_embeddings(books[..., :-1])
+
+
 # ---- generation -------------------------------------------------------------------------------------------------
 PROMPTS = (["a person walks forward", "someone jumps twice", "a child waves"], ["human"] * 3,
            ["male", "female", "juvenile"])
@@ -160,7 +176,8 @@ def test_generation_is_deterministic_for_a_seed(pipe):
 def test_batched_generation_equals_one_by_one(pipe):
     batch = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=11)
     for k in range(3):
-        one = pipe.generate([PROMPTS[0][k]], [PROMPTS[1][k]], [PROMPTS[2][k]], lengths=[[40, 30, 24][k]], seed=11 + k)[0]
+        one = pipe.generate([PROMPTS[0][k]], [PROMPTS[1][k]], [PROMPTS[2][k]], lengths=[[40, 30, 24][k]],
+                            seed=11 + k)[0]
         assert np.array_equal(one.codes, batch[k].codes)
         np.testing.assert_allclose(one.features, batch[k].features, atol=1e-4)
 
@@ -200,7 +217,8 @@ def _train(model, batches, steps, lr=3e-3):
     model.train()
     for step in range(steps):
         codes, cond = batches(step)
-        loss, logs = model.loss(codes, cond) if isinstance(model, ResidualTransformer) else model.loss(codes[..., 0], cond)
+        loss, logs = model.loss(codes, cond) if isinstance(model, ResidualTransformer) \
+            else model.loss(codes[..., 0], cond)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -429,6 +447,8 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
     src = np.load(outs[0] / "features.npy")
     assert edited.shape == src.shape and np.array_equal(edited[: len(src) - 16], src[: len(src) - 16])
     assert "regenerated" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="code width 16, or --code-init random"):  # cpu size: code width 256
+        train_res_transformer.main(common[:4] + ["--config", "cpu"] + common[6:] + ["--out", str(tmp_path / "r2")])
 
     import eval_t2m
     clips = [ClipRecord(f"e{i:02d}", random_motion(HUMANML22, T=45, seed=100 + i), [Caption(f"a person walks {i}")],

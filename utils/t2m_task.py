@@ -19,8 +19,9 @@ from utils.dataset import MotionFolder
 from utils.training import TrainConfig, add_train_args
 
 
-def add_t2m_args(p: argparse.ArgumentParser) -> None:
-    """The flags both transformer trainers take, the shared training-loop flags included."""
+def add_t2m_args(p: argparse.ArgumentParser, code_init: str) -> None:
+    """The flags both transformer trainers take, the shared training-loop flags included; `code_init` is the
+    trainer's default start of the code embeddings."""
     p.add_argument("--data", required=True, help="data set folder (new_joint_vecs/, texts/, splits, Mean/Std)")
     p.add_argument("--tokenizer", required=True, help="the trained tokenizer (model.safetensors of train_vq.py)")
     p.add_argument("--out", required=True, help="run folder: model.safetensors, metrics.csv, state/")
@@ -35,6 +36,8 @@ def add_t2m_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", default=".cache/codes", help="where the data set's codes are cached")
     p.add_argument("--evaluator", help="evaluator checkpoint: validation also reports FID / R-precision")
     p.add_argument("--val-items", type=int, default=64, help="val clips used by the evaluator validation")
+    p.add_argument("--code-init", default=code_init, choices=("tokenizer", "random"),
+                   help=f"start the code embeddings from the tokenizer's codebooks, or at random (default {code_init})")
     p.add_argument("--strict", action="store_true", help="stop at the first bad clip instead of skipping it")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_train_args(p, TrainConfig(out_dir="", max_steps=3000, batch_size=64, lr=2e-4, weight_decay=1e-5,
@@ -156,4 +159,10 @@ def load_run(args, model_class, config_class, **config_fields):
         for k, v in config_fields.items():
             setattr(config, k, v)
         model = model_class(config)
+        if args.code_init == "tokenizer":
+            try:
+                model.init_code_embeddings(tokenizer.quantizer.codebooks)
+            except ValueError as e:
+                raise ValueError(f"--code-init tokenizer: {e}; choose a --config of the tokenizer's code width "
+                                 f"{tokenizer.config.code_dim}, or --code-init random") from None
     return folder, tokenizer, model

@@ -56,6 +56,16 @@ class MaskTransformer(Checkpointable, nn.Module):
         self.backbone = Backbone(config)
         self.head = nn.Linear(config.latent_dim, K)
 
+    @torch.no_grad()
+    def init_code_embeddings(self, codebooks: torch.Tensor) -> None:
+        """Start the embeddings of the K codes from the tokenizer's base-layer codebook (codebooks (Q, K, code_dim));
+        [MASK] and [PAD] keep their own."""
+        want = (self.config.num_tokens, self.config.code_dim)
+        if tuple(codebooks.shape[1:]) != want:
+            raise ValueError(f"codebooks of shape {tuple(codebooks.shape)} do not fit this model's code embeddings "
+                             f"{want} (its code_dim must be the tokenizer's)")
+        self.token_emb.weight[: self.config.num_tokens] = codebooks[0]
+
     def forward(self, ids: torch.Tensor, cond: dict[str, torch.Tensor], valid: torch.Tensor,
                 drop: torch.Tensor | None = None) -> torch.Tensor:
         """ids (B, N) in [0, K + 2) (codes, [MASK], [PAD]) -> logits (B, N, K)."""

@@ -40,6 +40,15 @@ class ResidualTransformer(Checkpointable, nn.Module):
             self.heads = nn.Parameter(torch.randn(Q, K, config.latent_dim) * 0.02)
         self.out_bias = nn.Parameter(torch.zeros(Q, K))
 
+    @torch.no_grad()
+    def init_code_embeddings(self, codebooks: torch.Tensor) -> None:
+        """Start the code embeddings from the tokenizer's codebooks (Q, K, code_dim): the sum over the layers below
+        j is then the tokenizer's own partial latent, and the tied output scores against layer j's code vectors."""
+        if codebooks.shape != self.code_emb.shape:
+            raise ValueError(f"codebooks of shape {tuple(codebooks.shape)} do not fit this model's code embeddings "
+                             f"{tuple(self.code_emb.shape)} (its code_dim must be the tokenizer's)")
+        self.code_emb.copy_(codebooks)
+
     def embed_below(self, codes: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
         """codes (B, N, Q) (-1 on padding), layer (B,) -> (B, N, C) sum of the embeddings of layers < layer."""
         Q = self.config.num_quantizers
