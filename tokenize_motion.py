@@ -40,6 +40,37 @@ def _bundled_tokenizer(motion: np.ndarray) -> Path:
     return bundled.for_skeleton(spec.name, "tokenizer")
 
 
+def _read_side(side: Path) -> dict:
+    """The codes' side file (written by encode), or {} when there is none."""
+    if not side.is_file():
+        return {}
+    try:
+        meta = json.loads(side.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{side} is not valid JSON ({e}); encode the motion again to rewrite it") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{side} must hold a JSON object (frames, species, gender, body, offsets)")
+    return meta
+
+
+def _checked_body(meta: dict, side: Path, spec) -> dict:
+    """The side file's body (J-1,) and rest skeleton (J, 3) as arrays, each checked against the skeleton."""
+    out = {}
+    for field, shape in (("body", (spec.num_joints - 1,)), ("offsets", (spec.num_joints, 3))):
+        if field not in meta:
+            continue
+        try:
+            value = np.asarray(meta[field], dtype=np.float32)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value.shape != shape or not np.isfinite(value).all():
+            raise ValueError(f"{side}: field {field!r} must hold {' x '.join(map(str, shape))} finite numbers for "
+                             f"the {spec.name} skeleton; encode the motion again, or delete the field (decode "
+                             f"then uses the species' typical body)")
+        out[field] = value
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,11 +106,12 @@ def main(argv=None) -> None:
                   f"-> {args.out}")
         else:
             side = Path(args.input).with_suffix(".json")
-            meta = json.loads(side.read_text()) if side.is_file() else {}
+            meta = _read_side(side)
             if not args.checkpoint and "skeleton" not in meta:
                 raise ValueError(f"give --checkpoint (no {side} beside the codes to tell the skeleton)")
             ckpt = args.checkpoint or bundled.for_skeleton(meta["skeleton"], "tokenizer")
             codec = MotionCodec.from_checkpoint(ckpt, args.device)
+            meta.update(_checked_body(meta, side, codec.spec))
             species, gender = args.species or meta.get("species"), args.gender or meta.get("gender")
             if not species or not gender:
                 raise ValueError(f"give --species and --gender (no {side} beside the codes to take them from)")

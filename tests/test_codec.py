@@ -98,6 +98,19 @@ def test_command_line_round_trip(checkpoint, codec, tmp_path):
     enc = codec.encode(joints, "cat", "female")
     assert np.allclose(np.load(tmp_path / "f.npy"),
                        codec.decode(codes, "cat", "female", 42, body=enc.body, offsets=enc.offsets), atol=1e-5)
+    # a damaged side file is named, with the field and the fix
+    side = tmp_path / "codes.json"
+    args = ("decode", "--checkpoint", checkpoint, "--input", tmp_path / "codes.npy", "--out", tmp_path / "g.npy")
+    side.write_text(json.dumps({**meta, "offsets": meta["offsets"][:-1]}))
+    r = _run(*args)
+    assert r.returncode != 0 and f"{side}: field 'offsets' must hold 30 x 3 finite numbers" in r.stderr
+    side.write_text(json.dumps({**meta, "body": ["a"] * 29}))
+    r = _run(*args)
+    assert r.returncode != 0 and f"{side}: field 'body' must hold 29 finite numbers" in r.stderr
+    side.write_text("{not json")
+    r = _run(*args)
+    assert r.returncode != 0 and f"{side} is not valid JSON" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "g.npy").exists()
 
 
 def test_command_line_errors(checkpoint, tmp_path):
