@@ -2,6 +2,7 @@
 
     python demo.py                                # the example prompts below -> outputs/demo
     python demo.py --prompts my_prompts.txt --out outputs/mine --seed 3
+    python demo.py --guidance 4 --steps 20 --bf16    # the decoding flags of gen_t2m.py
 
 Writes, per prompt, OUT/NN_species_slug/{joints.npy, features.npy, codes.npy, motion.bvh, motion.mp4,
 prompt.json} and OUT/overview.png (a few frames of each), and prints one line per prompt: the length, how far
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gen_t2m import default_checkpoints, read_prompt_file, slug, write_motion
+from gen_t2m import add_decoding_args, decoding_kwargs, default_checkpoints, read_prompt_file, slug, write_motion
 from models.checkpoint import CheckpointError
-from models.mask_transformer.pipeline import GUIDANCE, T2MPipeline
+from models.mask_transformer.pipeline import T2MPipeline
 from utils.bvh import bvh_to_joints
 from utils.render import render_filmstrip
 
@@ -47,10 +48,11 @@ def main(argv=None) -> None:
     p.add_argument("--prompts", help="a file of species#gender#text lines (default: the examples in demo.py)")
     p.add_argument("--out", default="outputs/demo")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--guidance", type=float, default=GUIDANCE)
+    add_decoding_args(p)
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
     args = p.parse_args(argv)
     t_start = time.perf_counter()
+    sampling = decoding_kwargs(args)
     try:
         prompts = read_prompt_file(args.prompts) if args.prompts else PROMPTS
         groups: dict[Path, list[int]] = {}
@@ -63,11 +65,11 @@ def main(argv=None) -> None:
             t0 = time.perf_counter()
             motions = pipe.generate([prompts[n][2] for n in idx], [prompts[n][0] for n in idx],
                                     [prompts[n][1] for n in idx], seeds=[args.seed + n for n in idx],
-                                    guidance=args.guidance)
+                                    **sampling)
             print(f"{folder.name}: generated {len(idx)} motion(s) in {time.perf_counter() - t0:.1f} s")
             for n, m in zip(idx, motions):
                 dest = write_motion(m, out / f"{n:02d}_{m.species}_{slug(m.text, 32)}", pipe.spec, True,
-                                    {"guidance": args.guidance, "checkpoints": str(folder)})
+                                    {**sampling, "checkpoints": str(folder)})
                 bvh = bvh_to_joints(dest / "motion.bvh", pipe.spec)  # write_motion wrote it
                 fit = np.linalg.norm(bvh - m.joints, axis=-1).mean() * 1000
                 strip.append((n, (m.joints, pipe.spec, f"{m.species} ({m.gender}): {m.text}")))
