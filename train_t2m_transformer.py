@@ -68,7 +68,7 @@ def fit_bodies(task: TransformerTask, tokenizer: RVQVAE, path: Path, seed: int) 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # a masked transformer started from the base codebook generated worse on the zoo's animals (README)
+    # a masked transformer started from the base codebook trained and generated worse than a random start (README)
     add_t2m_args(p, code_init="random")
     args = p.parse_args(argv)
     cfg = train_config_from_args(args, args.out)
