@@ -37,7 +37,7 @@ def default_checkpoints(species: str) -> Path:
 def pipeline_from(args, species: str) -> T2MPipeline:
     folder = Path(args.checkpoints) if args.checkpoints else default_checkpoints(species)
     if not any(getattr(args, k) for k in CHECKPOINT_FILES):
-        return T2MPipeline.from_folder(folder, device=args.device)
+        return T2MPipeline.from_folder(folder, device=args.device, compile=args.compile)
     paths = {k: getattr(args, k) or folder / name for k, name in CHECKPOINT_FILES.items()}
     for key in CHECKPOINT_FILES:  # a file named on the command line must exist; the folder's own are optional
         if (getattr(args, key) or key in ("tokenizer", "transformer")) and not Path(paths[key]).is_file():
@@ -46,7 +46,7 @@ def pipeline_from(args, species: str) -> T2MPipeline:
                 for k in ("residual", "length_estimator", "body_estimator")}
     return T2MPipeline.from_files(paths["tokenizer"], paths["transformer"], optional["residual"],
                                   optional["length_estimator"], device=args.device,
-                                  body_estimator=optional["body_estimator"])
+                                  body_estimator=optional["body_estimator"], compile=args.compile)
 
 
 def read_prompt_file(path: str | Path, species: str | None = None,
@@ -131,6 +131,9 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     for key in CHECKPOINT_FILES:
         p.add_argument(f"--{key.replace('_', '-')}", help=f"{key} checkpoint (overrides --checkpoints)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformers: faster per prompt after some seconds of compiling per "
+                        "batch shape, so for many prompts (needs a C++ compiler on a CPU)")
     p.add_argument("--no-video", action="store_true", help="skip the mp4s")
 
 

@@ -1,11 +1,14 @@
 """Text-to-motion latency per prompt, split by stage: text encoding, masked transformer (all decoding steps),
-residual transformer, tokenizer decoding. 196 frames (49 tokens), 10 steps, float32 and bfloat16 transformer
-weights, batch 1 and 32, and two guidance settings: MoMask's (4 on the base layer, 5 on the residual layers, both
-branches of each in one batched forward) and our defaults (pipeline.GUIDANCE / RES_GUIDANCE: the residual layers
-unguided, so they run one branch).
+residual transformer, tokenizer decoding. 196 frames (49 tokens), 10 steps, float32 and bfloat16 weights of the
+text encoder and the transformers, each also with the transformers compiled (--compile), batch 1 and 32, and two
+guidance settings: MoMask's (4 on the base layer, 5 on the residual layers, both branches of each in one batched
+forward) and our defaults (pipeline.GUIDANCE / RES_GUIDANCE: the residual layers unguided, so they run one branch).
 
     python bench/t2m_speed.py [--sizes momask cpu] [--batches 1 32] [--guidance momask ours] [--threads 2] \
-        [--out results/bench_t2m]
+        [--compile] [--out results/bench_t2m]
+
+The first call of each setting is a warm-up, not timed; its seconds are reported (with --compile they include
+compiling for that batch shape).
 
 Sizes: `momask` is MoMask's released size (RVQ 6 x 512 codes at width 512 on HumanML3D's 263 features,
 transformers latent 384 / 8 layers / 6 heads / ff 1024, CLIP ViT-B/32 text encoder); `cpu` is our default
@@ -76,17 +79,24 @@ def matmul_peak(dtype: torch.dtype, device: torch.device = torch.device("cpu"), 
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int, guidance: tuple[float, float]) -> dict:
+def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int, guidance: tuple[float, float],
+              flops: float | None = None) -> dict:
+    """Median ms per prompt, total and by stage, the first call's seconds (with compiling, if any) and the FLOPs
+    of one call (counted here unless given: a compiled pipeline does the same work as its eager twin)."""
     def prompts(tag: str) -> tuple[list[str], list[str], list[str]]:
         # texts never seen before, so that every one is encoded (the text encoders keep what they have encoded);
         # the species and gender names are met in every call, as they are in use, and are encoded once
         return [f"{PROMPT} ({tag}, {k})" for k in range(batch)], ["human"] * batch, ["male"] * batch
 
     kw = dict(lengths=[196] * batch, steps=10, guidance=guidance[0], res_guidance=guidance[1], bf16=bf16)
-    tag = f"{bf16} {guidance}"
+    tag = f"{bf16} {guidance} {pipe.compile}"
+    t0 = time.perf_counter()
     pipe.generate(*prompts(f"warm-up {tag}"), **kw)
-    with FlopCounterMode(display=False) as counter:
-        pipe.generate(*prompts(f"flops {tag}"), **kw)
+    first = time.perf_counter() - t0
+    if flops is None:
+        with FlopCounterMode(display=False) as counter:
+            pipe.generate(*prompts(f"flops {tag}"), **kw)
+        flops = counter.get_total_flops()
     runs = []
     for r in range(repeats):
         timings: dict[str, float] = {}
@@ -98,7 +108,7 @@ def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int, guidance:
         runs.append(timings)
     med = {k: statistics.median(run[k] for run in runs) for k in ("total",) + STAGES}
     return {**{k: 1000 * v / batch for k, v in med.items()},  # ms per prompt
-            "gflops": counter.get_total_flops() / med["total"] / 1e9}
+            "first_call_s": first, "flops": flops, "gflops": flops / med["total"] / 1e9}
 
 
 def main() -> None:
@@ -110,6 +120,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--compile", action="store_true",
+                   help="also time the pipeline with compiled transformers (T2MPipeline(compile=True))")
     p.add_argument("--out", help="write OUT.json and OUT.md")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -118,22 +130,29 @@ def main() -> None:
     print(f"matmul peak now: {peak['fp32']:.0f} GFLOP/s float32, {peak['bf16']:.0f} GFLOP/s bfloat16", flush=True)
     rows = []
     lines = ["| size | guidance (base / residual) | batch | precision | ms / prompt | text | masked (10 steps) | "
-             "residual | decode | achieved GFLOP/s (share of matmul peak) |", "|" + "---|" * 10]
+             "residual | decode | achieved GFLOP/s (share of matmul peak) | first call s |", "|" + "---|" * 11]
     for size in args.sizes:
         pipe = build(size, device)
+        # the same modules, compiled on first use (a copy per precision)
+        pipes = [(pipe, False)] + [(T2MPipeline(pipe.tokenizer, pipe.transformer, pipe.residual, device=device,
+                                                compile=True), True)] * args.compile
         for name in args.guidance:
             scales = GUIDANCE_SETS[name]
             for batch in args.batches:
                 for bf16 in (False, True):
-                    r = time_call(pipe, batch, bf16, args.repeats, scales)
-                    rows.append({"size": size, "guidance": name, "scales": scales, "batch": batch,
-                                 "precision": "bf16" if bf16 else "fp32", **r})
-                    top = peak["bf16" if bf16 else "fp32"]
-                    lines.append(f"| {size} | {name}: {scales[0]:g} / {scales[1]:g} | {batch} | "
-                                 f"{'bf16 weights' if bf16 else 'fp32'} | **{r['total']:.1f}** | "
-                                 + " | ".join(f"{r[s]:.1f}" for s in STAGES)
-                                 + f" | {r['gflops']:.0f} ({r['gflops'] / top:.0%}) |")
-                    print(lines[-1], flush=True)
+                    flops = None
+                    for run, compiled in pipes:
+                        r = time_call(run, batch, bf16, args.repeats, scales, flops)
+                        flops = r["flops"]
+                        precision = ("bf16" if bf16 else "fp32") + (", compiled" if compiled else "")
+                        rows.append({"size": size, "guidance": name, "scales": scales, "batch": batch,
+                                     "precision": precision, **r})
+                        top = peak["bf16" if bf16 else "fp32"]
+                        lines.append(f"| {size} | {name}: {scales[0]:g} / {scales[1]:g} | {batch} | "
+                                     f"{precision.replace('bf16', 'bf16 weights')} | **{r['total']:.1f}** | "
+                                     + " | ".join(f"{r[s]:.1f}" for s in STAGES)
+                                     + f" | {r['gflops']:.0f} ({r['gflops'] / top:.0%}) | {r['first_call_s']:.1f} |")
+                        print(lines[-1], flush=True)
     table = "\n".join(lines)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     table += (f"\n\n{where}, torch {torch.__version__}; 2048 x 2048 matmul in the same run: "

@@ -105,6 +105,12 @@ class CLIPEncoder(TextEncoder):
 
         self.model = open_clip.create_model("ViT-B-32", pretrained=path).eval().requires_grad_(False)
         self.model.visual = None  # only the text tower is used
+        # sequence-first layout: batch-first, nn.MultiheadAttention transposes its input and projects the strided
+        # result through a slow batched matmul (2x slower in bfloat16 at 32 prompts, bench/t2m_speed.py); the
+        # tower then makes the sequence-first copy itself, once, and computes the same numbers
+        self.model.transformer.batch_first = False
+        for block in self.model.transformer.resblocks:
+            block.attn.batch_first = False
         self.tokenizer = open_clip.get_tokenizer("ViT-B-32")
 
     def _encode(self, texts: list[str]) -> torch.Tensor:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -189,9 +190,31 @@ def test_bf16_runs_bfloat16_copies_and_leaves_the_models_float32(pipe):
     for x, y, z in zip(a, b, full):
         assert np.array_equal(x.codes, y.codes) and np.isfinite(x.joints).all()
         assert x.codes.shape == z.codes.shape and x.codes.min() >= 0
-    assert all(p.dtype == torch.bfloat16 for p in pipe._bf16["transformer"].parameters())
-    assert all(p.dtype == torch.float32 for p in pipe.transformer.parameters())
-    assert all(p.dtype == torch.float32 for p in pipe.residual.parameters())
+    for name in ("transformer", "residual", "text"):
+        assert all(p.dtype == torch.bfloat16 for p in pipe._runnables[name, True].parameters())
+        assert all(p.dtype == torch.float32 for p in getattr(pipe, name).parameters())
+    assert pipe.condition(*PROMPTS, bf16=True)["text"].dtype == torch.float32
+
+
+def test_compiled_transformers_give_the_eager_logits_and_codes(tok, monkeypatch):
+    mask, res = _models(tok)
+    eager = T2MPipeline(tok, mask, res, device="cpu")
+    compiled = T2MPipeline(tok, mask, res, device="cpu", compile=True)
+    cond = eager.condition(*PROMPTS)
+    ids = torch.randint(0, tok.config.codebook_size, (3, MAX_TOKENS))
+    valid = torch.arange(MAX_TOKENS)[None] < torch.tensor([[10], [8], [6]])
+    m, _ = compiled._runnable("transformer", cond, False)
+    assert m is not mask and m._compiled_call_impl is not None  # a compiled copy; the loaded model stays eager
+    torch.testing.assert_close(m.guided_logits(ids, cond, valid, 2.5), mask.guided_logits(ids, cond, valid, 2.5),
+                               atol=1e-4, rtol=1e-4)
+    a = compiled.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, temperature=0)
+    b = eager.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, temperature=0)
+    for x, y in zip(a, b):
+        assert np.array_equal(x.codes, y.codes)
+        np.testing.assert_allclose(x.joints, y.joints, atol=1e-4)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ValueError, match=r"compile=True \(--compile\) needs a C\+\+ compiler"):
+        T2MPipeline(tok, mask, res, device="cpu", compile=True)
 
 
 def test_with_guidance_1_the_unconditional_branch_has_no_effect(tok):

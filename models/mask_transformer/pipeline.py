@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,7 +102,10 @@ class T2MPipeline:
     def __init__(self, tokenizer: RVQVAE, transformer: MaskTransformer, residual: ResidualTransformer | None = None,
                  length_estimator: LengthEstimator | None = None, device: str | torch.device | None = None,
                  text_encoder_path: str | None = None, schedule: CosineMaskSchedule = CosineMaskSchedule(),
-                 body_estimator: BodyEstimator | None = None):
+                 body_estimator: BodyEstimator | None = None, compile: bool = False):
+        """`compile`: run the transformers through torch.compile (inductor, weights frozen as constants). Each
+        new batch shape costs some seconds of compiling on first use, so it pays off over many prompts; on a CPU it
+        needs a C++ compiler."""
         self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = tokenizer.to(self.device).eval()
         self.transformer = transformer.to(self.device).eval()
@@ -109,7 +113,11 @@ class T2MPipeline:
         self.length_estimator = length_estimator.to(self.device).eval() if length_estimator is not None else None
         self.body_estimator = body_estimator.to(self.device).eval() if body_estimator is not None else None
         self.schedule = schedule
-        self._bf16: dict[str, torch.nn.Module] = {}  # bfloat16 copies of the transformers, made when first asked
+        self.compile = compile
+        if compile and self.device.type == "cpu" and not any(map(shutil.which, ("g++", "c++", "clang++"))):
+            raise ValueError("compile=True (--compile) needs a C++ compiler on a CPU (g++ or clang++); install one, "
+                             "or run without compiling")
+        self._runnables: dict[tuple[str, bool], torch.nn.Module] = {}  # inference copies, made when first asked
         self._check_pair()
         self.spec = tokenizer.spec
         self.unit = tokenizer.frames_per_token
@@ -158,8 +166,16 @@ class T2MPipeline:
                               **kw)
 
     # ---- helpers ------------------------------------------------------------------------------------------------
-    def condition(self, texts: list[str], species: list[str], genders: list[str]) -> dict[str, torch.Tensor]:
-        return encode_condition(self.transformer.config, self.text, texts, species, genders)
+    def condition(self, texts: list[str], species: list[str], genders: list[str], bf16: bool = False
+                  ) -> dict[str, torch.Tensor]:
+        """The transformers' condition; `bf16` encodes the texts with a bfloat16 copy of the text encoder (float32
+        embeddings either way)."""
+        encoder = self.text
+        if bf16:
+            if ("text", True) not in self._runnables:
+                self._runnables["text", True] = copy.deepcopy(self.text).to(torch.bfloat16)
+            encoder = self._runnables["text", True]
+        return encode_condition(self.transformer.config, lambda t: encoder(t).float(), texts, species, genders)
 
     def frames_from(self, length: int | float | str) -> int:
         """A length as frames (int), or seconds ("6s", "6.5 s") -> frames, checked against the model's range."""
@@ -193,15 +209,22 @@ class T2MPipeline:
         return cond["text"].float(), *names
 
     def _runnable(self, name: str, cond: dict[str, torch.Tensor], bf16: bool):
-        """The transformer `name` and the condition to give it: as loaded, or (bf16) a bfloat16 copy of its weights,
-        made once. Casting the weights once, rather than autocast casting them at every call, is what makes
-        bfloat16 pay at inference on a CPU."""
+        """The model `name` and the condition to give it: as loaded, or a copy made once, with bfloat16 weights
+        (bf16) and compiled (self.compile). Casting the weights once, rather than autocast casting them at every
+        call, is what makes bfloat16 pay at inference on a CPU."""
         model = getattr(self, name)
-        if not bf16:
+        if bf16:
+            cond = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in cond.items()}
+        if not (bf16 or self.compile):
             return model, cond
-        if name not in self._bf16:
-            self._bf16[name] = copy.deepcopy(model).to(torch.bfloat16)
-        return self._bf16[name], {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in cond.items()}
+        if (name, bf16) not in self._runnables:
+            run = copy.deepcopy(model)
+            if bf16:
+                run.to(torch.bfloat16)
+            if self.compile:
+                run.compile(options={"freezing": True})  # the copy's weights never change: inline them
+            self._runnables[name, bf16] = run
+        return self._runnables[name, bf16], cond
 
     # ---- decoding ---------------------------------------------------------------------------------------------------
     def _base_codes(self, cond, n_tokens: torch.Tensor, keep: torch.Tensor, generators, steps: int, guidance: float,
@@ -260,8 +283,8 @@ class T2MPipeline:
                  res_guidance: float = RES_GUIDANCE, steps: int = STEPS, temperature: float = TEMPERATURE,
                  topk: float = TOPK, bf16: bool = False, timings: dict[str, float] | None = None) -> list[Motion]:
         """One motion per text. `lengths[k]` in frames, or seconds as "6s"; None -> the length estimator.
-        Sample k draws from a generator seeded with seeds[k] (default seed + k). `bf16` runs the transformers with
-        bfloat16 weights (the text encoder and the tokenizer's decoder stay float32); `timings`, when given,
+        Sample k draws from a generator seeded with seeds[k] (default seed + k). `bf16` runs the text encoder and
+        the transformers with bfloat16 weights (the tokenizer's decoder stays float32); `timings`, when given,
         receives the seconds spent in each stage."""
         B = len(texts)
         if B == 0:
@@ -278,8 +301,8 @@ class T2MPipeline:
             raise ValueError(f"got {len(lengths)} lengths for {B} texts")
         frames = [None if n is None else self.frames_from(n) for n in lengths]
         clock = _Clock(timings, self.device)
-        with clock("text"):  # float32: in bfloat16 the text encoders ran slower here (bench/t2m_speed.py)
-            cond = self.condition(texts, species, genders)
+        with clock("text"):
+            cond = self.condition(texts, species, genders, bf16)
         todo = [k for k, f in enumerate(frames) if f is None]
         if todo:
             with clock("length"):
@@ -337,7 +360,7 @@ class T2MPipeline:
         keep = src_codes.clone()
         keep[:, a_tok:b_tok] = -1
         generators = [torch.Generator().manual_seed(seed)]
-        cond = self.condition([text], [species], [gender])
+        cond = self.condition([text], [species], [gender], bf16)
         n_tokens = torch.tensor([n_tok], device=self.device)
         base = self._base_codes(cond, n_tokens, keep[..., 0], generators, steps, guidance, temperature, topk, bf16)
         codes = self._residual_codes(cond, base, keep, generators, res_guidance, temperature, topk, bf16)
