@@ -133,15 +133,17 @@ def main() -> None:
              "residual | decode | achieved GFLOP/s (share of matmul peak) | first call s |", "|" + "---|" * 11]
     for size in args.sizes:
         pipe = build(size, device)
-        # the same modules, compiled on first use (a copy per precision)
-        pipes = [(pipe, False)] + [(T2MPipeline(pipe.tokenizer, pipe.transformer, pipe.residual, device=device,
-                                                compile=True), True)] * args.compile
         for name in args.guidance:
             scales = GUIDANCE_SETS[name]
             for batch in args.batches:
                 for bf16 in (False, True):
                     flops = None
-                    for run, compiled in pipes:
+                    for compiled in [False] + [True] * args.compile:
+                        run = pipe
+                        if compiled:  # the same modules, compiled afresh for this setting, as a process would
+                            torch.compiler.reset()
+                            run = T2MPipeline(pipe.tokenizer, pipe.transformer, pipe.residual, device=device,
+                                              compile=True)
                         r = time_call(run, batch, bf16, args.repeats, scales, flops)
                         flops = r["flops"]
                         precision = ("bf16" if bf16 else "fp32") + (", compiled" if compiled else "")

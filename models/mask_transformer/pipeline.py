@@ -221,8 +221,8 @@ class T2MPipeline:
             run = copy.deepcopy(model)
             if bf16:
                 run.to(torch.bfloat16)
-            if self.compile:
-                run.compile(options={"freezing": True})  # the copy's weights never change: inline them
+            if self.compile:  # the copy's weights never change: inlined as constants ("freezing")
+                run.forward = torch.compile(run.forward, options={"freezing": True})
             self._runnables[name, bf16] = run
         return self._runnables[name, bf16], cond
 
