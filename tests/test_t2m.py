@@ -194,6 +194,7 @@ def test_bf16_runs_bfloat16_copies_and_leaves_the_models_float32(pipe):
         assert all(p.dtype == torch.bfloat16 for p in pipe._runnables[name, True].parameters())
         assert all(p.dtype == torch.float32 for p in getattr(pipe, name).parameters())
     assert pipe.condition(*PROMPTS, bf16=True)["text"].dtype == torch.float32
+    assert all(e.dtype == torch.bfloat16 for e in pipe._runnables["text", True]._memo.values())
 
 
 def test_compiled_transformers_give_the_eager_logits_and_codes(tok, monkeypatch):

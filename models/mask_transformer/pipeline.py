@@ -174,6 +174,7 @@ class T2MPipeline:
         if bf16:
             if ("text", True) not in self._runnables:
                 self._runnables["text", True] = copy.deepcopy(self.text).to(torch.bfloat16)
+                self._runnables["text", True].clear_cache()  # it keeps its own, bfloat16-made embeddings
             encoder = self._runnables["text", True]
         return encode_condition(self.transformer.config, lambda t: encoder(t).float(), texts, species, genders)
 
