@@ -33,9 +33,9 @@ def _task(folder_root):
     return VQTask(model, MotionFolder(folder_root), window=32, val_items=4, ric_weight=0.5, vel_weight=0.5)
 
 
-def _cfg(out, steps=12):
-    return TrainConfig(out_dir=str(out), max_steps=steps, batch_size=4, lr=1e-3, warmup_steps=2, log_every=3,
-                       val_every=0, ckpt_every=4, progress=False)
+def _cfg(out, steps=12, **fields):
+    return TrainConfig(**{**dict(out_dir=str(out), max_steps=steps, batch_size=4, lr=1e-3, warmup_steps=2,
+                                 log_every=3, val_every=0, ckpt_every=4, progress=False), **fields})
 
 
 class Killed(Exception):
@@ -68,6 +68,50 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(random_folder, tmp_pat
     assert logs[0]["step"].tolist() == logs[1]["step"].tolist() == [3, 6, 9, 12]
     # (row 9 of the resumed run averages step 9 alone, the others average the same steps)
     assert np.allclose(logs[0]["loss"][[0, 1, 3]], logs[1]["loss"][[0, 1, 3]], rtol=1e-5)
+
+
+def test_ema_weights_are_validated_exported_and_resumed(random_folder, tmp_path):
+    decay, raw = 0.9, []
+    task = _task(random_folder)
+    validated = []
+    task_validate = task.validate
+    task.validate = lambda m: (validated.append(m), task_validate(m))[1]
+    record = lambda step: raw.append({k: p.detach().clone() for k, p in task.model.named_parameters()})
+    cfg = dict(ema_decay=decay, val_every=12)
+    train(task, _cfg(tmp_path / "straight", **cfg), on_step=record)
+
+    # the average by hand: the first update copies, the n-th (n >= 1 averaged before) moves by 1 - decay_n
+    want = dict(raw[0])
+    for n, w in enumerate(raw[1:], start=1):
+        d = min(decay, (1 + n) / (10 + n))
+        want = {k: d * want[k] + (1 - d) * w[k] for k in want}
+    got = RVQVAE.load(tmp_path / "straight" / "model.safetensors")
+    params = dict(got.named_parameters())
+    assert params.keys() == want.keys()
+    for k in want:
+        assert torch.allclose(params[k], want[k], atol=1e-5), k
+    assert any(not torch.allclose(params[k], raw[-1][k], atol=1e-4) for k in want)  # not the trained weights
+    # the buffers (the codebooks' EMA state) are the trained model's, and validation saw the average
+    trained = dict(task.model.named_buffers())
+    for k, b in got.named_buffers():
+        assert torch.equal(b, trained[k]), k
+    assert validated and validated[-1] is not task.model
+    for k, v in validated[-1].named_parameters():  # the last validation ran at the last step
+        assert torch.equal(v, params[k]), k
+
+    def kill_at_9(step):
+        if step == 9:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(_task(random_folder), _cfg(tmp_path / "killed", **cfg), on_step=kill_at_9)
+    train(_task(random_folder), _cfg(tmp_path / "killed", **cfg), resume=True)
+    resumed = RVQVAE.load(tmp_path / "killed" / "model.safetensors").state_dict()
+    for k, v in got.state_dict().items():
+        assert torch.allclose(resumed[k], v, atol=1e-6), k
+
+    with pytest.raises(ValueError, match=r"ema_decay must lie in \(0, 1\)"):
+        train(_task(random_folder), _cfg(tmp_path / "bad", ema_decay=1.5))
 
 
 def test_training_on_the_small_zoo_halves_the_reconstruction_loss(small_zoo, tmp_path):
@@ -117,7 +161,7 @@ def test_two_process_accelerate_run_completes(random_folder, tmp_path):
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            str(ROOT / "train_vq.py"), "--data", str(random_folder), "--out", str(out), "--config", "tiny",
            "--max-steps", "6", "--batch-size", "4", "--window", "32", "--ckpt-every", "3", "--val-every", "6",
-           "--log-every", "3", "--warmup-steps", "1", "--no-progress"]
+           "--log-every", "3", "--warmup-steps", "1", "--ema-decay", "0.9", "--no-progress"]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count('"step": 6') == 1  # the metrics, printed by the main process only

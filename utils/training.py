@@ -4,6 +4,9 @@ a progress bar, CSV logs, validation and atomic, resumable checkpoints.
 A trainer supplies a `Task`: the model, its data loader, a loss, a validation and an export. The loop runs on
 CPU or CUDA (accelerate picks), in one process or under `accelerate launch` (gloo on CPU).
 
+With `ema_decay` the loop also keeps an exponential moving average of the weights (torch's AveragedModel); that
+average is what validation sees and what is exported, and the trained weights stay in the checkpoint folder.
+
 Resuming (`resume=True`) continues the same run after a kill: the step, the optimizer, the LR schedule, the
 model's buffers (a VQ codebook's EMA state), the RNG states and the position in the epoch all come back, so the
 resumed run reaches the same weights as one that was never interrupted.
@@ -23,6 +26,7 @@ from typing import Callable, Protocol
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from utils.dataset import SeededSampler
@@ -46,6 +50,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     mixed_precision: str = "no"  # "no", "bf16" or "fp16" (accelerate autocast)
+    ema_decay: float = 0.0  # 0: off; else validate and export a moving average of the weights (ema_multi_avg_fn)
     threads: int = 0  # CPU threads for this process (0: torch's default); two runs side by side take 1 each
     progress: bool = True
 
@@ -88,6 +93,19 @@ def add_train_args(parser, defaults: TrainConfig) -> None:
 def train_config_from_args(args, out_dir: str) -> TrainConfig:
     return TrainConfig(out_dir=out_dir, progress=not args.no_progress,
                        **{f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in _NOT_FLAGS})
+
+
+def ema_multi_avg_fn(decay: float) -> Callable:
+    """AveragedModel's update for an exponential moving average whose decay warms up as min(decay, (1 + n) /
+    (10 + n)) after n updates, so the random start is forgotten within the first hundred steps of a short run."""
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"ema_decay must lie in (0, 1) (e.g. 0.999), got {decay}")
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        n = int(n_averaged)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1 + n) / (10 + n)))
+    return update
 
 
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
@@ -155,6 +173,14 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False,
     # The schedule is not prepared: accelerate steps a prepared one once per process at every optimizer step, which
     # in an N-process run would finish the warm-up and decay after max_steps / N of our (optimizer) steps.
     accel.register_for_checkpointing(scheduler)
+    ema = None
+    if cfg.ema_decay:
+        # a float copy of the weights beside the trained ones; buffers (a VQ codebook's EMA state) are copied as is
+        ema = AveragedModel(accel.unwrap_model(model), multi_avg_fn=ema_multi_avg_fn(cfg.ema_decay)).eval()
+        accel.register_for_checkpointing(ema)
+
+    def exported() -> torch.nn.Module:
+        return ema.module if ema is not None else accel.unwrap_model(model)
 
     step, epoch, batch_in_epoch = 0, 0, 0
     if resume:
@@ -178,7 +204,7 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False,
             atomic_write_text(states.tmp / "trainer.json", json.dumps(
                 {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch}))
             states.commit()
-            task.export(accel.unwrap_model(model), out / "model.safetensors", {"step": step})
+            task.export(exported(), out / "model.safetensors", {"step": step})
         accel.wait_for_everyone()
 
     log_path = out / "metrics.csv"
@@ -204,6 +230,8 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False,
                 accel.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(accel.unwrap_model(model))
             step += 1
             batch_in_epoch += 1
             steps_timed += 1
@@ -218,7 +246,7 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False,
                 bar.set_postfix(loss=f"{last['loss']:.4f}")
                 if cfg.val_every and (step % cfg.val_every == 0 or step == cfg.max_steps):
                     model.eval()
-                    last.update({f"val_{k}": v for k, v in task.validate(accel.unwrap_model(model)).items()})
+                    last.update({f"val_{k}": v for k, v in task.validate(exported()).items()})
                     model.train()
                 if accel.is_main_process:
                     _append_csv(log_path, last)
