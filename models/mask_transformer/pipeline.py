@@ -176,7 +176,8 @@ class T2MPipeline:
                 self._runnables["text", True] = copy.deepcopy(self.text).to(torch.bfloat16)
                 self._runnables["text", True].clear_cache()  # it keeps its own, bfloat16-made embeddings
             encoder = self._runnables["text", True]
-        return encode_condition(self.transformer.config, lambda t: encoder(t).float(), texts, species, genders)
+        return encode_condition(self.transformer.config, lambda t: encoder(t).float(), texts, species, genders,
+                                words=encoder.words)  # float32 features either way
 
     def frames_from(self, length: int | float | str) -> int:
         """A length as frames (int), or seconds ("6s", "6.5 s") -> frames, checked against the model's range."""
