@@ -214,31 +214,24 @@ class CaptionBank:
         return Path(self.cache_dir) / f"{what}-{self.kind}-{h.hexdigest()[:20]}.pt"
 
     def preload(self, texts: list[str]) -> None:
-        unique = sorted(set(texts) - set(self.table))
-        file = self._file("text", unique)
-        if file is not None and file.is_file():
-            emb = torch.load(file, map_location="cpu", weights_only=True)
-            if emb.shape[0] == len(unique):
-                self.table.update(zip(unique, emb))
-                return
-        self(unique)
-        if file is not None:
-            buf = io.BytesIO()
-            torch.save(torch.stack([self.table[t] for t in unique]).cpu(), buf)
-            atomic_write_bytes(file, buf.getvalue())
+        self._preload("text", self.table, texts, self)
 
     def preload_words(self, texts: list[str]) -> None:
-        unique = sorted(set(texts) - set(self.word_table))
-        file = self._file("words", unique)
+        self._preload("words", self.word_table, texts, self.words)
+
+    def _preload(self, what: str, table: dict[str, torch.Tensor], texts: list[str], encode) -> None:
+        """Fill `table` for `texts` from the cache file, or by `encode` (which fills it) and then write the file."""
+        unique = sorted(set(texts) - set(table))
+        file = self._file(what, unique)
         if file is not None and file.is_file():
-            rows = torch.load(file, map_location="cpu", weights_only=True)
+            rows = torch.load(file, map_location="cpu", weights_only=True)  # a list (or, in older files, a stack)
             if len(rows) == len(unique):
-                self.word_table.update(zip(unique, rows))
+                table.update(zip(unique, rows))
                 return
-        self.words(unique)
+        encode(unique)
         if file is not None:
             buf = io.BytesIO()
-            torch.save([self.word_table[t] for t in unique], buf)
+            torch.save([table[t].cpu() for t in unique], buf)
             atomic_write_bytes(file, buf.getvalue())
 
     def __call__(self, texts: list[str]) -> torch.Tensor:

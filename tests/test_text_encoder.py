@@ -79,6 +79,11 @@ def test_word_features_are_what_the_sentence_embedding_pools(minilm, tmp_path):
     again.preload_words(texts)
     f2, m2 = again.words(texts[::-1])
     assert torch.equal(m2, mask.flip(0)) and torch.allclose(f2, feats.flip(0), atol=2e-2)
+    # the sentence embeddings go the same way
+    bank.preload(texts)
+    again.preload(texts)
+    assert len(list(tmp_path.glob("text-minilm-*.pt"))) == 1
+    assert torch.equal(again(texts), bank(texts)) and torch.allclose(again(texts), minilm(texts), atol=1e-6)
 
 
 def test_clip_word_features_end_at_the_token_its_embedding_projects():
