@@ -474,6 +474,8 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
     common = ["--data", str(folder), "--tokenizer", str(tok_path), "--config", "tiny", "--max-tokens", "12",
               "--max-steps", "8", "--batch-size", "4", "--val-every", "4", "--ckpt-every", "4", "--no-progress",
               "--cache-dir", str(tmp_path / "cache")]
+    with pytest.raises(SystemExit, match=r"--text-words -1: give the number of word features"):
+        train_t2m_transformer.main(common + ["--out", str(tmp_path / "bad"), "--text-words", "-1"])
     train_t2m_transformer.main(common + ["--out", str(tmp_path / "t2m")])
     train_res_transformer.main(common + ["--out", str(tmp_path / "res")])
     metrics = (tmp_path / "t2m" / "metrics.csv").read_text()

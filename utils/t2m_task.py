@@ -134,6 +134,9 @@ class TransformerTask:
 
 def new_model_config(config_class, args, tokenizer: RVQVAE, folder: MotionFolder):
     """The transformer's config for this tokenizer, data set and command line."""
+    if args.text_words < 0:
+        raise ValueError(f"--text-words {args.text_words}: give the number of word features to read, or 0 for the "
+                         f"sentence embedding alone")
     vocab = {}
     if args.closed_vocab:
         items = folder.load_split("train")
