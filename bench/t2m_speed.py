@@ -5,14 +5,16 @@ guidance settings: MoMask's (4 on the base layer, 5 on the residual layers, both
 forward) and our defaults (pipeline.GUIDANCE / RES_GUIDANCE: the residual layers unguided, so they run one branch).
 
     python bench/t2m_speed.py [--sizes momask cpu] [--batches 1 32] [--guidance momask ours] [--threads 2] \
-        [--compile] [--out results/bench_t2m]
+        [--compile] [--text-words 0 48] [--out results/bench_t2m]
 
 The first call of each setting is a warm-up, not timed; its seconds are reported (with --compile they include
 compiling for that batch shape).
 
 Sizes: `momask` is MoMask's released size (RVQ 6 x 512 codes at width 512 on HumanML3D's 263 features,
 transformers latent 384 / 8 layers / 6 heads / ff 1024, CLIP ViT-B/32 text encoder); `cpu` is our default
-(the zoo models' sizes, MiniLM). Weights are freshly initialised: the work does not depend on their values.
+(the zoo models' sizes, MiniLM). `--text-words N [N ...]` times the masked transformer reading N per-word
+features of the prompt, each N in turn (default 0: MoMask's architecture has none; train_t2m_transformer.py's
+default and the bundled models read 48). Weights are freshly initialised: the work does not depend on their values.
 Every timed call has prompts never seen before (the text encoders keep what they have encoded, so a repeated prompt
 would cost nothing); the species and gender names recur, as they do in use.
 """
@@ -44,14 +46,14 @@ STAGES = ("text", "mask_transformer", "residual_transformer", "decode")
 GUIDANCE_SETS = {"momask": (4.0, 5.0), "ours": (GUIDANCE, RES_GUIDANCE)}  # base layer, residual layers
 
 
-def build(size: str, device: torch.device) -> T2MPipeline:
+def build(size: str, device: torch.device, text_words: int = 0) -> T2MPipeline:
     vq_name, t_name, text = SIZES[size]
     torch.manual_seed(0)
     tok = create_rvqvae(vq_name, skeleton="humanml22", text_encoder=text, cond_dim=TEXT_ENCODER_DIMS[text]).eval()
     common = dict(num_tokens=tok.config.codebook_size, num_quantizers=tok.config.num_quantizers, max_tokens=49,
                   text_encoder=text, cond_dim=TEXT_ENCODER_DIMS[text], skeleton="humanml22",
                   tokenizer_sha256=weights_digest(tok))
-    mask = MaskTransformer(transformer_config(MaskTransformerConfig, t_name, **common))
+    mask = MaskTransformer(transformer_config(MaskTransformerConfig, t_name, text_words=text_words, **common))
     res = ResidualTransformer(transformer_config(ResidualTransformerConfig, t_name, **common))
     return T2MPipeline(tok, mask, res, device=device)
 
@@ -119,6 +121,9 @@ def main() -> None:
                    help="guidance settings to time")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--text-words", nargs="+", type=int, default=[0],
+                   help="per-word features the masked transformer attends to, one setting per value (default 0, "
+                        "MoMask's architecture; the bundled models read 48)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--compile", action="store_true",
                    help="also time the pipeline with compiled transformers (T2MPipeline(compile=True))")
@@ -131,8 +136,9 @@ def main() -> None:
     rows = []
     lines = ["| size | guidance (base / residual) | batch | precision | ms / prompt | text | masked (10 steps) | "
              "residual | decode | achieved GFLOP/s (share of matmul peak) | first call s |", "|" + "---|" * 11]
-    for size in args.sizes:
-        pipe = build(size, device)
+    for size, text_words in ((s, w) for s in args.sizes for w in args.text_words):
+        pipe = build(size, device, text_words)
+        label = f"{size}, {text_words} words" if text_words else size
         for name in args.guidance:
             scales = GUIDANCE_SETS[name]
             for batch in args.batches:
@@ -147,10 +153,10 @@ def main() -> None:
                         r = time_call(run, batch, bf16, args.repeats, scales, flops)
                         flops = r["flops"]
                         precision = ("bf16" if bf16 else "fp32") + (", compiled" if compiled else "")
-                        rows.append({"size": size, "guidance": name, "scales": scales, "batch": batch,
-                                     "precision": precision, **r})
+                        rows.append({"size": size, "text_words": text_words, "guidance": name, "scales": scales,
+                                     "batch": batch, "precision": precision, **r})
                         top = peak["bf16" if bf16 else "fp32"]
-                        lines.append(f"| {size} | {name}: {scales[0]:g} / {scales[1]:g} | {batch} | "
+                        lines.append(f"| {label} | {name}: {scales[0]:g} / {scales[1]:g} | {batch} | "
                                      f"{precision.replace('bf16', 'bf16 weights')} | **{r['total']:.1f}** | "
                                      + " | ".join(f"{r[s]:.1f}" for s in STAGES)
                                      + f" | {r['gflops']:.0f} ({r['gflops'] / top:.0%}) | {r['first_call_s']:.1f} |")
