@@ -111,8 +111,8 @@ $(RUNS)/eval_%/model.safetensors: | venv
 		$(if $(wildcard $(RUNS)/eval_$*/state),--resume,)
 
 # Text to motion on the zoo tokenizers, one model at a time on both cores under bfloat16 autocast (a masked
-# transformer made 5.3 steps/s alone; side by side on one core each the earlier runs made 1.7-1.9): the animals'
-# masked and residual transformers, then the people's.
+# transformer without words made 3.2-5.3 steps/s alone, with words 1.7-1.9): the animals' masked and residual
+# transformers, then the people's.
 # The codes of each data set are computed once (.cache/codes).
 T2M_ANIMAL_STEPS ?= 3000
 T2M_PEOPLE_STEPS ?= 2000
