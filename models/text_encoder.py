@@ -235,17 +235,22 @@ class CaptionBank:
             atomic_write_bytes(file, buf.getvalue())
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
-        missing = sorted(set(texts) - set(self.table))
-        for a in range(0, len(missing), 512):
-            chunk = missing[a:a + 512]
-            self.table.update(zip(chunk, self.encoder(chunk)))
+        self._fill(self.table, texts, self.encoder, 512)
         return torch.stack([self.table[t] for t in texts])
 
     def words(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (B, L, dim) float32 word features padded to the longest text, (B, L) True on real tokens."""
-        missing = sorted(set(texts) - set(self.word_table))
-        for a in range(0, len(missing), 256):
-            chunk = missing[a:a + 256]
+        def unpadded(chunk):
             feats, mask = self.encoder.words(chunk)
-            self.word_table.update((t, f[m].cpu().half()) for t, f, m in zip(chunk, feats, mask))
+            return [f[m].cpu().half() for f, m in zip(feats, mask)]
+        self._fill(self.word_table, texts, unpadded, 256)
         return pad_words([self.word_table[t] for t in texts])
+
+    @staticmethod
+    def _fill(table: dict[str, torch.Tensor], texts: list[str], encode, chunk: int) -> None:
+        """Encode the texts `table` lacks, `chunk` at a time. Called at every training step: the lookup costs the
+        batch's texts, not a set of the whole table."""
+        missing = sorted({t for t in texts if t not in table})
+        for a in range(0, len(missing), chunk):
+            part = missing[a:a + chunk]
+            table.update(zip(part, encode(part)))
