@@ -115,7 +115,8 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=TEMPERATURE,
                    help="sampling temperature (0: the likeliest code)")
     p.add_argument("--bf16", action="store_true",
-                   help="bfloat16 transformer weights (faster on CPUs with bfloat16 matmuls: AVX-512 BF16, AMX)")
+                   help="bfloat16 weights for the text encoder, the transformers and the decoder (faster on CPUs "
+                        "with bfloat16 matmuls: AVX-512 BF16, AMX)")
 
 
 def decoding_kwargs(args: argparse.Namespace) -> dict:

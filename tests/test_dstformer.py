@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from models.dstformer import DST_CONFIGS, DSTformer, create_dstformer
-from models.layers import attention
+from models.layers import BF16_MIN_SEQUENCE_HEADS, attention
 
 
 @pytest.mark.parametrize("name", sorted(DST_CONFIGS))
@@ -71,3 +71,21 @@ def test_attention_picks_the_kernel_and_agrees_with_the_default(tokens, width, k
     ran = kernels_run(lambda: attention(q, k, v, mask))
     flash = any("flash" in name for name in ran)
     assert flash == (kernel == "flash"), ran
+
+
+@pytest.mark.parametrize("heads", [BF16_MIN_SEQUENCE_HEADS // 4, BF16_MIN_SEQUENCE_HEADS // 8])
+def test_bf16_inference_attention_agrees_with_float32_and_keeps_empty_rows_zero(heads):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(4, heads, 52, 64) for _ in range(3))
+    mask = torch.ones(4, 1, 1, 52, dtype=torch.bool)
+    mask[1, ..., 30:] = False  # padded keys
+    mask[2] = False  # no real key at all
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    with torch.no_grad():
+        out = attention(*(t.bfloat16() for t in (q, k, v)), mask)
+        ran = kernels_run(lambda: attention(*(t.bfloat16() for t in (q, k, v)), mask))
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+    assert (out.float() - ref).abs().max() < 0.05 and (out.float() - ref).abs().mean() < 0.005
+    assert torch.equal(out[2], torch.zeros_like(out[2]))
+    # 16 sequence-heads and more take the matmul path; fewer, torch's flash kernel
+    assert any("flash" in name for name in ran) == (4 * heads < BF16_MIN_SEQUENCE_HEADS), ran

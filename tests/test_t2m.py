@@ -221,6 +221,15 @@ def test_bf16_runs_bfloat16_copies_and_leaves_the_models_float32(pipe):
     for name in ("transformer", "residual", "text"):
         assert all(p.dtype == torch.bfloat16 for p in pipe._runnables[name, True].parameters())
         assert all(p.dtype == torch.float32 for p in getattr(pipe, name).parameters())
+    # the tokenizer's bfloat16 copy keeps its output layer in float32; the tokenizer itself stays float32
+    out_layer = {id(p) for p in pipe._runnables["tokenizer", True].decoder.conv_out.parameters()}
+    assert all(p.dtype == (torch.float32 if id(p) in out_layer else torch.bfloat16)
+               for p in pipe._runnables["tokenizer", True].parameters())
+    assert all(p.dtype == torch.float32 for p in pipe.tokenizer.parameters())
+    # same codes -> the same motion within bfloat16's rounding of the decoder
+    codes, names = torch.from_numpy(a[0].codes)[None], ([a[0].species], [a[0].gender])
+    np.testing.assert_allclose(pipe._decode(codes, *names, bf16=True)[0, :40].numpy(),
+                               pipe._decode(codes, *names)[0, :40].numpy(), atol=0.05, rtol=0.02)
     assert pipe.condition(*PROMPTS, bf16=True)["text"].dtype == torch.float32
     assert all(e.dtype == torch.bfloat16 for e in pipe._runnables["text", True]._memo.values())
 
@@ -263,6 +272,36 @@ def test_with_guidance_1_the_unconditional_branch_has_no_effect(tok):
         assert np.array_equal(x.codes, y.codes)
     assert not torch.allclose(mask.guided_logits(ids, cond, valid, 4.0), g4)  # with guidance it matters
     assert torch.allclose(mask.guided_logits(ids, cond, valid, 1.0), mask(ids, cond, valid))
+
+
+def test_guidance_runs_the_unconditional_branch_once_per_distinct_row_with_the_same_logits(tok):
+    mask, res = _models(tok, text_words=8)
+    p = T2MPipeline(tok, mask, res, device="cpu")
+    texts, species, genders = ["a dog runs", "a cat sits", "a dog runs", "a horse walks back"], ["dog", "cat"] * 2, \
+        ["male", "female"] * 2
+    cond = p.condition(texts, species, genders)
+    ids = torch.full((4, 10), mask.mask_id)
+    ids[3, 2] = 5  # rows 0-2 are all-[MASK] (the first decoding step), row 3 differs
+    valid = torch.ones(4, 10, dtype=torch.bool)
+    seen = []
+    forward = mask.forward
+
+    def spy(*args, **kw):
+        seen.append(args[0].shape[0])
+        return forward(*args, **kw)
+    mask.forward = spy
+    with torch.no_grad():
+        got = mask.guided_logits(ids, cond, valid, 3.0)
+        layers = torch.full((4,), 2)
+        codes = torch.randint(0, 32, (4, 10, tok.config.num_quantizers))
+        codes[1] = codes[0]
+        got_res = res.guided_logits(codes, 2, cond, valid, 3.0)
+        with_cond, without = mask(ids, cond, valid), mask(ids, cond, valid, torch.ones(4, dtype=torch.bool))
+        r_with, r_without = res(codes, layers, cond, valid), res(codes, layers, cond, valid, torch.ones(4, dtype=bool))
+    del mask.forward
+    assert seen[0] == 4 + 2  # four conditional rows, two distinct unconditional ones
+    torch.testing.assert_close(got, without + 3.0 * (with_cond - without), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got_res, r_without + 3.0 * (r_with - r_without), atol=1e-5, rtol=1e-5)
 
 
 def _train(model, batches, steps, lr=3e-3):

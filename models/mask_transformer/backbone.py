@@ -110,17 +110,24 @@ def guided(forward: Callable[..., torch.Tensor], cond: dict[str, torch.Tensor], 
     """Classifier-free guidance: uncond + scale * (cond - uncond) with both branches in ONE batched forward.
 
     `forward(*inputs, cond, drop)` returns logits; with scale 1 the unconditional branch cannot matter and is not run.
+    The unconditional branch sees no condition, so rows whose inputs are equal have equal unconditional logits: it
+    runs once per distinct row (at the first masked-decoding step, every prompt of one length starts from the same
+    all-[MASK] row, so a batch of 32 such prompts needs 33 rows rather than 64).
     """
     if scale < 0:
         raise ValueError(f"the guidance scale must be >= 0 (1 = no guidance), got {scale}")
     if scale == 1:
         return forward(*inputs, cond, None).float()
     B = inputs[0].shape[0]
-    doubled = [torch.cat([t, t]) for t in inputs]
-    cond2 = {k: torch.cat([v, v]) for k, v in cond.items()}
-    drop = torch.arange(2 * B, device=inputs[0].device) >= B
+    rows = torch.cat([t.reshape(B, -1).long() for t in inputs], 1)  # (B, everything the branch sees)
+    _, inverse = torch.unique(rows, dim=0, return_inverse=True)  # (B,) distinct row of each row
+    first = torch.full((int(inverse.max()) + 1,), B, device=rows.device).scatter_reduce(
+        0, inverse, torch.arange(B, device=rows.device), "amin")  # (U,) one row standing for each distinct row
+    doubled = [torch.cat([t, t[first]]) for t in inputs]
+    cond2 = {k: torch.cat([v, v[first]]) for k, v in cond.items()}
+    drop = torch.arange(B + len(first), device=rows.device) >= B
     logits = forward(*doubled, cond2, drop).float()
-    with_cond, without = logits[:B], logits[B:]
+    with_cond, without = logits[:B], logits[B:][inverse]
     return without + scale * (with_cond - without)
 
 

@@ -270,12 +270,22 @@ class T2MPipeline:
             codes[..., j] = pred.masked_fill(~valid, -1)
         return codes
 
-    def _decode(self, codes: torch.Tensor, species, genders, body: torch.Tensor | None = None) -> torch.Tensor:
+    def _decode(self, codes: torch.Tensor, species, genders, body: torch.Tensor | None = None,
+                bf16: bool = False) -> torch.Tensor:
         """(B, N, Q) codes (-1 padding; layers of -1 are left out) -> (B, N * unit, D) unnormalised features.
-        `body` (B, J-1), the tokenizer's body condition, keeps a source's proportions (None: the species' own)."""
+        `body` (B, J-1), the tokenizer's body condition, keeps a source's proportions (None: the species' own).
+        `bf16` decodes with a bfloat16 copy of the tokenizer whose output layer stays float32 (the features would
+        otherwise be rounded to bfloat16's 8-bit mantissa; see the tokenizer's Decoder)."""
         cond = self.tok_text(condition_texts(list(species), list(genders)))
         mask = (codes[..., 0] >= 0).repeat_interleave(self.unit, dim=1)
-        return self.tokenizer.denormalize(self.tokenizer.decode(codes, cond, mask=mask, body=body))
+        tokenizer = self.tokenizer
+        if bf16:
+            if ("tokenizer", True) not in self._runnables:
+                run = copy.deepcopy(self.tokenizer).to(torch.bfloat16)
+                run.decoder.conv_out.float()
+                self._runnables["tokenizer", True] = run
+            tokenizer, cond = self._runnables["tokenizer", True], cond.to(torch.bfloat16)
+        return self.tokenizer.denormalize(tokenizer.decode(codes, cond, mask=mask, body=body).float())
 
     # ---- public ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -285,9 +295,9 @@ class T2MPipeline:
                  res_guidance: float = RES_GUIDANCE, steps: int = STEPS, temperature: float = TEMPERATURE,
                  topk: float = TOPK, bf16: bool = False, timings: dict[str, float] | None = None) -> list[Motion]:
         """One motion per text. `lengths[k]` in frames, or seconds as "6s"; None -> the length estimator.
-        Sample k draws from a generator seeded with seeds[k] (default seed + k). `bf16` runs the text encoder and
-        the transformers with bfloat16 weights (the tokenizer's decoder stays float32); `timings`, when given,
-        receives the seconds spent in each stage."""
+        Sample k draws from a generator seeded with seeds[k] (default seed + k). `bf16` runs the text encoder, the
+        transformers and the tokenizer's decoder with bfloat16 weights (its output layer stays float32); `timings`,
+        when given, receives the seconds spent in each stage."""
         B = len(texts)
         if B == 0:
             raise ValueError("nothing to generate: no texts")
@@ -319,7 +329,7 @@ class T2MPipeline:
         with clock("residual_transformer"):
             codes = self._residual_codes(cond, base, None, generators, res_guidance, temperature, topk, bf16)
         with clock("decode"):
-            feats = self._decode(codes, species, genders, self.estimate_bodies(cond, species, genders))
+            feats = self._decode(codes, species, genders, self.estimate_bodies(cond, species, genders), bf16)
         out = []
         for k in range(B):
             f = feats[k, : frames[k]].double()
@@ -367,7 +377,7 @@ class T2MPipeline:
         base = self._base_codes(cond, n_tokens, keep[..., 0], generators, steps, guidance, temperature, topk, bf16)
         codes = self._residual_codes(cond, base, keep, generators, res_guidance, temperature, topk, bf16)
         # the regenerated span keeps the source's proportions, so that it blends into the kept frames
-        gen = self._decode(codes, [species], [gender], self.tokenizer.body_of(xt))[0, :T].double().cpu()
+        gen = self._decode(codes, [species], [gender], self.tokenizer.body_of(xt), bf16)[0, :T].double().cpu()
         src = torch.from_numpy(x).double()
         w = torch.zeros(T, dtype=torch.float64)  # weight of the generated motion per frame
         w[start:end] = 1
