@@ -1,10 +1,12 @@
 """Attention kernels on CPU: torch's default scaled_dot_product_attention kernel (flash) against its math kernel,
-on the shapes our models use, then whole training steps with and without models.layers.attention's choice.
+on the shapes our models use, then whole training steps with and without models.layers.attention's choice, then
+bfloat16 inference: the flash kernel against the batched-matmul path models.layers.attention takes there.
 
-    python bench/attention.py [--threads 2] [--repeats 10] [--out results/bench_attention]
+    python bench/attention.py [--tables kernels steps bf16] [--threads 2] [--repeats 10] [--out results/bench_attention]
 
 The first table justifies models.layers.MATH_MAX_TOKENS / MATH_MAX_HEAD_DIM; the second measures what the choice
-gives a lifter (the default cpu DSTformer, 32 windows of 43 frames) and the cpu tokenizer (batch 32 x 64 frames).
+gives a lifter (the default cpu DSTformer, 32 windows of 43 frames) and the cpu tokenizer (batch 32 x 64 frames);
+the third justifies BF16_MAX_TOKENS / BF16_MIN_SEQUENCE_HEADS (generation with --bf16).
 """
 from __future__ import annotations
 
@@ -71,6 +73,32 @@ def kernel_rows(repeats: int) -> list[dict]:
     return rows
 
 
+# (name, N, heads, tokens, head width) in bfloat16 inference; N counts both guidance branches
+BF16_SHAPES = [
+    ("masked transformer momask, batch 32", 64, 6, 52, 64),
+    ("masked transformer momask, batch 1", 2, 6, 52, 64),
+    ("masked transformer cpu + 48 words, batch 32", 64, 4, 100, 64),
+    ("masked transformer cpu + 48 words, batch 1", 2, 4, 100, 64),
+    ("128 tokens x 64, 64 sequences", 64, 6, 128, 64),
+    ("196 tokens x 64, 64 sequences", 64, 6, 196, 64),
+]
+
+
+def bf16_rows(repeats: int) -> list[dict]:
+    rows = []
+    for name, n, h, L, c in BF16_SHAPES:
+        q, k, v = (torch.randn(n, h, L, c, dtype=torch.bfloat16) for _ in range(3))
+        mask = torch.ones(n, 1, 1, L, dtype=torch.bool)
+        mask[0, ..., L // 2:] = False  # one padded sequence, as in a batch of lengths
+        with torch.no_grad():
+            flash = best_ms(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask), repeats)
+            matmul = best_ms(lambda: layers._matmul_attention(q, k, v, mask), repeats)
+            picks = "matmul" if layers.bf16_matmul_attention(q, k) else "flash"
+        rows.append({"shape": name, "q": f"({n}, {h}, {L}, {c})", "helper picks": picks,
+                     "flash ms": round(flash, 2), "matmul ms": round(matmul, 2), "speed-up": f"{flash / matmul:.2f}x"})
+    return rows
+
+
 def step_ms(model: torch.nn.Module, batch, loss_fn, repeats: int, chosen: bool) -> float:
     opt = torch.optim.AdamW(model.parameters(), 1e-4)
     saved = layers.MATH_MAX_TOKENS
@@ -111,18 +139,19 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tables", nargs="+", default=["kernels", "steps", "bf16"], choices=["kernels", "steps", "bf16"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--out")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    kernels, steps = kernel_rows(args.repeats), model_rows(args.repeats)
-    md = (f"Attention on CPU, {args.threads} threads, best of {args.repeats}; train = forward + backward.\n\n"
-          f"{table(kernels)}\n\n{table(steps)}\n")
+    make = {"kernels": kernel_rows, "steps": model_rows, "bf16": bf16_rows}
+    results = {name: make[name](args.repeats) for name in args.tables}
+    md = (f"Attention on CPU, {args.threads} threads, best of {args.repeats}; train = forward + backward; bf16 = "
+          f"bfloat16 inference.\n\n" + "\n\n".join(table(rows) for rows in results.values()) + "\n")
     print(md)
     if args.out:
-        write_report(args.out, {"threads": args.threads, "repeats": args.repeats, "kernels": kernels,
-                                "steps": steps}, md)
+        write_report(args.out, {"threads": args.threads, "repeats": args.repeats, **results}, md)
 
 
 if __name__ == "__main__":

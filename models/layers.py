@@ -12,10 +12,11 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 # flash is faster by 2x and more; at 64-channel heads they are about even at any length.
 MATH_MAX_TOKENS, MATH_MAX_HEAD_DIM = 48, 32
 # bfloat16 inference on CPU (generation with --bf16) skips both kernels: two batched bfloat16 matmuls and a softmax
-# are 1.6-2x faster than the flash kernel from 52 to 196 tokens at 64 sequence-heads and more (bench/attention.py,
-# 52 tokens x 6 heads x 64 channels: 3.7 against 5.9 ms); with fewer sequence-heads the flash kernel is as fast.
-# The scores are rounded to bfloat16, as every activation of a bfloat16 model is.
-BF16_MAX_TOKENS, BF16_MIN_SEQUENCE_HEADS = 256, 16
+# beat the flash kernel on short sequences (bench/attention.py --tables bf16: 1.7x at 64 x 6 heads x 52 tokens x 64
+# channels, the MoMask-size masked transformer at batch 32; 1.0-1.3x at 100 tokens; at 128 and 196 tokens, and with
+# fewer than 16 sequence-heads, the flash kernel is as fast or faster). The scores are rounded to bfloat16, as every
+# activation of a bfloat16 model is.
+BF16_MAX_TOKENS, BF16_MIN_SEQUENCE_HEADS = 100, 16
 
 
 class FiLM(nn.Module):
@@ -89,10 +90,13 @@ def _matmul_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_ma
     broadcastable to (N, h, L, S) -> (N, h, L, c)."""
     N, h, L, c = q.shape
     S = k.shape[-2]
-    bias = q.new_zeros(1, 1, 1, 1) if attn_mask is None else \
-        torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device).masked_fill(~attn_mask, float("-inf"))
-    scores = torch.baddbmm(bias.expand(N, h, L, S).reshape(N * h, L, S), q.reshape(N * h, L, c),
-                           k.reshape(N * h, S, c).transpose(1, 2), alpha=c ** -0.5)  # (N h, L, S)
+    if attn_mask is None:
+        bias = q.new_zeros(1, 1, 1)
+    else:  # (N h, 1 or L, S): a key mask stays one row per sequence-head, broadcast over the queries
+        bias = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device).masked_fill(~attn_mask, float("-inf"))
+        bias = bias.expand(N, h, bias.shape[-2], S).reshape(N * h, -1, S)
+    scores = torch.baddbmm(bias, q.reshape(N * h, L, c), k.reshape(N * h, S, c).transpose(1, 2),
+                           alpha=c ** -0.5)  # (N h, L, S)
     probs = scores.softmax(-1)
     if attn_mask is not None:
         empty = ~attn_mask.any(-1, keepdim=True)  # queries with no key to attend to get zeros, as from torch's kernels
