@@ -120,8 +120,8 @@ def guided(forward: Callable[..., torch.Tensor], cond: dict[str, torch.Tensor], 
         return forward(*inputs, cond, None).float()
     B = inputs[0].shape[0]
     rows = torch.cat([t.reshape(B, -1).long() for t in inputs], 1)  # (B, everything the branch sees)
-    _, inverse = torch.unique(rows, dim=0, return_inverse=True)  # (B,) distinct row of each row
-    first = torch.full((int(inverse.max()) + 1,), B, device=rows.device).scatter_reduce(
+    distinct, inverse = torch.unique(rows, dim=0, return_inverse=True)  # (U, ...), (B,) distinct row of each row
+    first = torch.full((len(distinct),), B, device=rows.device).scatter_reduce(
         0, inverse, torch.arange(B, device=rows.device), "amin")  # (U,) one row standing for each distinct row
     doubled = [torch.cat([t, t[first]]) for t in inputs]
     cond2 = {k: torch.cat([v, v[first]]) for k, v in cond.items()}

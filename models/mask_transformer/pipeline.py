@@ -170,12 +170,8 @@ class T2MPipeline:
                   ) -> dict[str, torch.Tensor]:
         """The transformers' condition; `bf16` encodes the texts with a bfloat16 copy of the text encoder (float32
         embeddings either way)."""
-        encoder = self.text
-        if bf16:
-            if ("text", True) not in self._runnables:
-                self._runnables["text", True] = copy.deepcopy(self.text).to(torch.bfloat16)
-                self._runnables["text", True].clear_cache()  # it keeps its own, bfloat16-made embeddings
-            encoder = self._runnables["text", True]
+        # the copy keeps its own, bfloat16-made embeddings
+        encoder = self._bf16_copy("text", lambda run: run.clear_cache()) if bf16 else self.text
         return encode_condition(self.transformer.config, lambda t: encoder(t).float(), texts, species, genders,
                                 words=encoder.words)  # float32 features either way
 
@@ -209,6 +205,15 @@ class T2MPipeline:
         names = [cond[k].float() if cond[k].is_floating_point() else self.text(list(n))
                  for k, n in (("species", species), ("gender", genders))]
         return cond["text"].float(), *names
+
+    def _bf16_copy(self, name: str, finish=None) -> torch.nn.Module:
+        """A bfloat16 copy of the model `name`, made once (`finish(copy)` adjusts it then)."""
+        if (name, True) not in self._runnables:
+            run = copy.deepcopy(getattr(self, name)).to(torch.bfloat16)
+            if finish is not None:
+                finish(run)
+            self._runnables[name, True] = run
+        return self._runnables[name, True]
 
     def _runnable(self, name: str, cond: dict[str, torch.Tensor], bf16: bool):
         """The model `name` and the condition to give it: as loaded, or a copy made once, with bfloat16 weights
@@ -280,11 +285,8 @@ class T2MPipeline:
         mask = (codes[..., 0] >= 0).repeat_interleave(self.unit, dim=1)
         tokenizer = self.tokenizer
         if bf16:
-            if ("tokenizer", True) not in self._runnables:
-                run = copy.deepcopy(self.tokenizer).to(torch.bfloat16)
-                run.decoder.conv_out.float()
-                self._runnables["tokenizer", True] = run
-            tokenizer, cond = self._runnables["tokenizer", True], cond.to(torch.bfloat16)
+            tokenizer = self._bf16_copy("tokenizer", lambda run: run.decoder.conv_out.float())
+            cond = cond.to(torch.bfloat16)
         return self.tokenizer.denormalize(tokenizer.decode(codes, cond, mask=mask, body=body).float())
 
     # ---- public ---------------------------------------------------------------------------------------------------
