@@ -425,6 +425,10 @@ def test_edit_input_errors(pipe, source):
         pipe.edit(source, "x", "human", "male", 40, 60)
     with pytest.raises(ValueError, match="boundary must be 0-8"):
         pipe.edit(source, "x", "human", "male", 4, 8, boundary=12)
+    broken = np.array(source, dtype=np.float32)
+    broken[3, 5] = np.nan
+    with pytest.raises(ValueError, match="source features hold NaN or inf"):
+        pipe.edit(broken, "x", "human", "male", 4, 8)
     with pytest.raises(ValueError, match=r"\(T, 263\)"):
         pipe.edit(source[:, :100], "x", "human", "male", 4, 8)
 

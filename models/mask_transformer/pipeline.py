@@ -357,6 +357,8 @@ class T2MPipeline:
         if x.ndim != 2 or D != self.spec.feature_dim:
             raise ValueError(f"the source must be (T, {self.spec.feature_dim}) features for skeleton "
                              f"{self.spec.name!r}, got {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("the source features hold NaN or inf values; give a motion of finite features")
         if not 0 <= start < end <= T:
             raise ValueError(f"span [{start}, {end}) does not lie inside the motion's {T} frames")
         if not 0 <= boundary <= 8:
