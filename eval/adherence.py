@@ -1,5 +1,6 @@
 """Does generated motion do what the text says? Contrasting prompt pairs, phrased as the zoo's captions phrase them
-("seen") and in words its captions never use ("new"), each checked on a quantity read from the motion:
+("seen") and in several phrasings its captions never use ("new 1", "new 2", ...), each checked on a quantity read
+from the motion:
 
     direction  forward distance in the body's own frame: "ahead" > 0 > "reverse"
     turn       heading change: left > 0 > right
@@ -24,22 +25,43 @@ from utils.skeleton import SkeletonSpec
 class Probe:
     name: str
     seen: tuple[str, str]  # (A, B) prompts in the zoo's phrasing; {n} is the performer
-    new: tuple[str, str]  # the same contrast in words the zoo's captions never use
+    new: tuple[tuple[str, str], ...]  # the same contrast in several phrasings the zoo's captions never use
     check: str  # "sign": a > 0 > b; "greater": a > b; "less": a < b
 
 
+# The first new pair of each probe came first; the others were written together, before any was scored, so that
+# one lucky or unlucky idiom does not stand for the whole contrast (README: "Following the text").
 PROBES = (
     Probe("direction", ("a {n} walks forward", "a {n} walks backward"),
-          ("the {n} presses onward", "the {n} goes in reverse"), "sign"),
+          (("the {n} presses onward", "the {n} goes in reverse"), ("the {n} advances", "the {n} backpedals"),
+           ("the {n} makes its way frontward", "the {n} edges rearward"),
+           ("the {n} sets off onward", "the {n} withdraws rearward")), "sign"),
     Probe("turn", ("a {n} walks and turns left 90 degrees", "a {n} walks and turns right 90 degrees"),
-          ("the {n} swings round toward its left-hand side", "the {n} swings round toward its right-hand side"), "sign"),
+          (("the {n} swings round toward its left-hand side", "the {n} swings round toward its right-hand side"),
+           ("the {n} veers to port", "the {n} veers to starboard"),
+           ("the {n} wheels counterclockwise", "the {n} wheels clockwise"),
+           ("the {n} bears left", "the {n} bears right")), "sign"),
     Probe("speed", ("a {n} runs quickly", "a {n} walks slowly"),
-          ("the {n} tears along flat out", "the {n} dawdles at a crawl"), "greater"),
+          (("the {n} tears along flat out", "the {n} dawdles at a crawl"), ("the {n} zooms along", "the {n} inches along"),
+           ("the {n} hurtles ahead at full tilt", "the {n} creeps along at a snail's pace"),
+           ("the {n} goes like the wind", "the {n} moseys along"),
+           ("the {n} scurries off at top speed", "the {n} toddles along in no rush")), "greater"),
     Probe("jump", ("a {n} jumps in place", "a {n} stands still"),
-          ("the {n} bounces way up", "the {n} stays motionless"), "greater"),
+          (("the {n} bounces way up", "the {n} stays motionless"),
+           ("the {n} vaults upward on the spot", "the {n} keeps perfectly still"),
+           ("the {n} leaps into the air", "the {n} remains frozen"), ("the {n} springs aloft", "the {n} is stock-still")),
+          "greater"),
     Probe("sit", ("a {n} sits down", "a {n} stands still"),
-          ("the {n} plonks its bottom down", "the {n} stays motionless"), "less"),
+          (("the {n} plonks its bottom down", "the {n} stays motionless"),
+           ("the {n} parks itself on its backside", "the {n} stays motionless"),
+           ("the {n} drops onto its rear end", "the {n} keeps perfectly still"),
+           ("the {n} perches on a bench", "the {n} remains upright without moving")), "less"),
 )
+
+
+def phrasings(probe: Probe) -> dict[str, tuple[str, str]]:
+    """Result key ("seen", "new 1", "new 2", ...) -> (A, B) prompt pair."""
+    return {"seen": probe.seen, **{f"new {k + 1}": pair for k, pair in enumerate(probe.new)}}
 
 
 def measures(spec: SkeletonSpec) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
@@ -67,10 +89,10 @@ def run_probes(pipe, performers: dict[str, tuple[str, str]], samples: int = 10, 
     frames = min(frames, pipe.max_frames)
     results = {}
     for probe in PROBES:
-        for phrasing in ("seen", "new"):
+        for phrasing, pair in phrasings(probe).items():
             row = {}
             for species, (noun, gender) in performers.items():
-                a_text, b_text = (t.format(n=noun) for t in getattr(probe, phrasing))
+                a_text, b_text = (t.format(n=noun) for t in pair)
                 texts = [a_text] * samples + [b_text] * samples
                 seeds = [seed + k for k in range(samples)] * 2
                 gen = pipe.generate(texts, [species] * len(texts), [gender] * len(texts), [frames] * len(texts),
@@ -83,10 +105,30 @@ def run_probes(pipe, performers: dict[str, tuple[str, str]], samples: int = 10, 
     return results
 
 
+def summary(results: dict) -> dict[str, dict[str, dict[str, float]]]:
+    """probe -> "seen" / "new" -> species -> score; "new" is the mean over the probe's new phrasings."""
+    out: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for key, row in results.items():
+        name, phrasing = key.split("/")
+        group = out.setdefault(name, {}).setdefault(phrasing.split()[0], {})
+        for species, r in row.items():
+            group.setdefault(species, []).append(r["score"])
+    return {name: {ph: {s: float(np.mean(v)) for s, v in g.items()} for ph, g in groups.items()}
+            for name, groups in out.items()}
+
+
 def markdown_table(results: dict) -> str:
+    """The summary (new phrasings averaged), then every phrasing."""
     species = sorted({s for row in results.values() for s in row})
-    lines = ["| probe | phrasing | example (A / B) | " + " | ".join(species) + " | mean |",
-             "|---|---|---|" + "---|" * (len(species) + 1)]
+    head = " | ".join(species) + " | mean |"
+    lines = ["| probe | phrasing | " + head, "|---|---|" + "---|" * (len(species) + 1)]
+    for name, groups in summary(results).items():
+        for phrasing, row in groups.items():
+            n = sum(key.startswith(f"{name}/{phrasing}") for key in results)
+            label = phrasing if phrasing == "seen" else f"new (mean of {n})"
+            cells = [f"{row[s]:.0%}" if s in row else "" for s in species]
+            lines.append(f"| {name} | {label} | " + " | ".join(cells) + f" | {np.mean(list(row.values())):.0%} |")
+    lines += ["", "| probe | phrasing | A / B | " + head, "|---|---|---|" + "---|" * (len(species) + 1)]
     for key, row in results.items():
         name, phrasing = key.split("/")
         first = next(iter(row.values()))

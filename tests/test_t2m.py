@@ -600,7 +600,7 @@ def test_generated_motions_are_scored_by_the_guo_protocol(pipe, folder):
 
 
 def test_adherence_measures_read_direction_turn_and_height(pipe, tmp_path):
-    from eval.adherence import PROBES, markdown_table, measures, passes, run_probes
+    from eval.adherence import PROBES, markdown_table, measures, passes, phrasings, run_probes, summary
 
     spec = HUMANML22
     m = measures(spec)
@@ -612,7 +612,13 @@ def test_adherence_measures_read_direction_turn_and_height(pipe, tmp_path):
     assert m["direction"](x, j) > 0 and m["turn"](x, j) > 0
     assert m["speed"](x, j) == pytest.approx(0.05 * 20, rel=1e-5)
     assert passes("sign", 1.0, -1.0) and not passes("sign", 1.0, 0.5) and passes("less", 0.2, 0.9)
+    assert all(len(p.new) >= 4 for p in PROBES) and list(phrasings(PROBES[0]))[:2] == ["seen", "new 1"]
     r = run_probes(pipe, {"human": ("person", "male")}, samples=2)
-    assert set(r) == {f"{p.name}/{ph}" for p in PROBES for ph in ("seen", "new")}
+    assert set(r) == {f"{p.name}/{ph}" for p in PROBES for ph in phrasings(p)}
     assert all(0 <= row["human"]["score"] <= 1 for row in r.values())
-    assert "| direction | new |" in markdown_table(r)
+    s = summary(r)
+    speed_new = [r[f"speed/new {k + 1}"]["human"]["score"] for k in range(len(PROBES[2].new))]
+    assert s["speed"]["new"]["human"] == pytest.approx(np.mean(speed_new))
+    assert s["speed"]["seen"]["human"] == r["speed/seen"]["human"]["score"]
+    table = markdown_table(r)
+    assert f"| speed | new (mean of {len(speed_new)}) |" in table and "| direction | new 2 | the person advances" in table
