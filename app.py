@@ -199,6 +199,10 @@ def on_generate(app: ZooApp, text, species, gender, length, seed, guidance, num_
                     gr.update(value=[str(f) for f in s.files] if s else None, label=label, visible=s is not None)]
     status = (f"{len(samples)} motion(s) of *{html.escape(text.strip())}* ({species.strip()} {gender}) "
               f"in {time.perf_counter() - t0:.1f} s")
+    unfamiliar = app.pipeline(species.strip().lower()).unfamiliar_words(text)
+    if unfamiliar:
+        status += (f"  \nThe model never saw *{html.escape(', '.join(unfamiliar))}* in training: it may not follow "
+                   f"what they say; familiar words work best.")
     return updates + [status]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -164,6 +165,11 @@ def main(argv=None) -> None:
         out = Path(args.out)
         for group in groups.values():
             pipe = pipeline_from(args, group[0][1][0])
+            for text in dict.fromkeys(job[2] for _, job in group):
+                words = pipe.unfamiliar_words(text)
+                if words:
+                    print(f"note: {', '.join(map(repr, words))} never occur in the model's training captions "
+                          f"({text!r}): it may not follow what they say; familiar words work best", file=sys.stderr)
             for a in range(0, len(group), args.batch_size):
                 chunk = group[a:a + args.batch_size]
                 t0 = time.perf_counter()
@@ -173,7 +179,8 @@ def main(argv=None) -> None:
                 secs = time.perf_counter() - t0
                 for (j, _), m in zip(chunk, motions):
                     folder = write_motion(m, out / f"{j:02d}_{slug(m.text)}", pipe.spec, not args.no_video,
-                                          {"guidance": args.guidance, "steps": args.steps})
+                                          {"guidance": args.guidance, "steps": args.steps,
+                                           "unfamiliar_words": pipe.unfamiliar_words(m.text)})
                     print(f"{folder}: {m.species} {m.gender}, {len(m.features) / pipe.spec.fps:.1f} s, "
                           f"seed {m.seed} - {m.text}")
                 print(f"generated {len(chunk)} motion(s) in {secs:.2f} s")

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import io
 import logging
+import re
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -184,6 +185,40 @@ def pad_words(rows: list[torch.Tensor], device=None) -> tuple[torch.Tensor, torc
     for i, r in enumerate(rows):
         out[i, :len(r)], mask[i, :len(r)] = r, True
     return out, mask
+
+
+WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+GRAMMAR_WORDS = {"a", "an", "the", "is", "are", "was", "were", "be", "been", "being", "am", "it", "its", "itself",
+                 "very", "really", "just"}  # never worth a warning
+
+
+def _forms(word: str) -> set[str]:
+    """The word and what it may be an inflection of ("races" -> race, "running" -> run, "quickly" -> quick), so
+    that another form of a word a model was trained on counts as known."""
+    forms = {word}
+    for suffix in ("s", "es", "ed", "d", "ing", "ly"):
+        stem = word[: -len(suffix)]
+        if word.endswith(suffix) and len(stem) >= 2:
+            forms.add(stem)
+            if suffix in ("ed", "ing") and len(stem) >= 3 and stem[-1] == stem[-2]:  # "running" -> run
+                forms.add(stem[:-1])
+    return forms
+
+
+def caption_vocabulary(texts) -> list[str]:
+    """The sorted distinct words (lower case) of a model's training captions, as its checkpoint keeps them."""
+    return sorted({w for t in texts for w in WORD.findall(t.lower())})
+
+
+def unfamiliar_words(text: str, vocabulary) -> list[str]:
+    """The words of `text` that no training caption used in any form, in order of appearance: the model may not
+    follow what they say (README: "Following the text")."""
+    known = set().union(*(_forms(w) for w in vocabulary))
+    out = []
+    for w in WORD.findall(text.lower()):
+        if w not in out and w not in GRAMMAR_WORDS and not _forms(w) & known:
+            out.append(w)
+    return out
 
 
 def condition_texts(species: list[str], genders: list[str]) -> list[str]:

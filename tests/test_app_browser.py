@@ -73,7 +73,10 @@ def test_generate_returns_files_that_exist(zoo_app):
         assert np.load(joints).shape == (FRAMES, 30, 3)
         assert np.load(feats).shape == (FRAMES, 359)
         assert bvh.read_text().startswith("HIERARCHY")
-    assert "2 motion(s)" in updates[-1]
+    assert "2 motion(s)" in updates[-1] and "never saw" not in updates[-1]
+    # words the bundled animal model never saw in training are named under the motions
+    status = on_generate(zoo_app, "a dog zooms along", "dog", "male", "2s", 0, 2.5, 1)[-1]
+    assert "The model never saw *zooms* in training" in status
     assert Path(files[1]["value"][0]).name == "dog_seed6_joints.npy"
     assert zoo_app.pipeline("cat") is zoo_app.pipeline("dog")  # loaded once per checkpoint folder
 

@@ -71,6 +71,13 @@ def test_bundled_pipelines_pair_up_and_follow_direction(pipes):
         assert all(m.joints[-1, 0, 2] - m.joints[0, 0, 2] < -1.0 for m in backward), d
 
 
+def test_bundled_pipelines_name_the_words_their_training_captions_never_used(pipes):
+    assert pipes["people"].unfamiliar_words("A man walked forward quickly and jumped twice") == []
+    assert pipes["people"].unfamiliar_words("the person tears along flat out") == ["tears", "along", "flat", "out"]
+    assert pipes["animals"].unfamiliar_words("a young cat trots forward, then sits down") == []
+    assert pipes["animals"].unfamiliar_words("the dog goes like the wind") == ["like", "wind"]
+
+
 def test_demo_writes_joints_features_bvh_and_video(tmp_path):
     (tmp_path / "prompts.txt").write_text("horse#female#a horse trots forward\nhuman#juvenile#a child jumps in place\n")
     r = _run("demo.py", "--prompts", tmp_path / "prompts.txt", "--out", tmp_path / "demo")

@@ -19,7 +19,7 @@ from models.mask_transformer.mask_transformer import T2M_CONFIGS, MaskTransforme
 from models.mask_transformer.pipeline import T2MPipeline
 from models.mask_transformer.residual_transformer import ResidualTransformer, ResidualTransformerConfig
 from models.mask_transformer.scheduler import CosineMaskSchedule
-from models.text_encoder import load_text_encoder
+from models.text_encoder import caption_vocabulary, load_text_encoder
 from models.vq.rvqvae import create_rvqvae
 from utils.codes import CodeDataset, collate_codes, encode_items
 from utils.dataset import Caption, ClipRecord, MotionFolder, write_dataset
@@ -521,6 +521,10 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
         train_t2m_transformer.main(common + ["--out", str(tmp_path / "bad"), "--text-words", "-1"])
     train_t2m_transformer.main(common + ["--out", str(tmp_path / "t2m")])
     train_res_transformer.main(common + ["--out", str(tmp_path / "res")])
+    trained = MaskTransformer.load(tmp_path / "t2m" / "model.safetensors")
+    vocab = trained.checkpoint_extra["vocabulary"]  # the words of the train split's captions
+    train_caps = [c.text for it in MotionFolder(folder).load_split("train") for c in it.captions]
+    assert vocab == caption_vocabulary(train_caps) and "walks" in vocab
     metrics = (tmp_path / "t2m" / "metrics.csv").read_text()
     assert "val_token_acc" in metrics
     assert (tmp_path / "t2m" / "length_estimator.safetensors").is_file()
@@ -536,6 +540,10 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
     assert len(outs) == 4
     meta = json.loads((outs[0] / "prompt.json").read_text())
     assert (meta["species"], meta["gender"], meta["seed"]) == ("human", "female", 0)
+    # "woman" never occurs in the training captions: said once per prompt, and kept with the motion
+    err = capsys.readouterr().err
+    assert meta["unfamiliar_words"] == ["woman"] and err.count("'woman' never occur") == 1
+    assert "someone turns" not in err and json.loads((outs[2] / "prompt.json").read_text())["unfamiliar_words"] == []
     joints = np.load(outs[0] / "joints.npy")
     assert joints.shape[1:] == (22, 3) and (outs[0] / "motion.mp4").stat().st_size > 1000
     assert np.load(outs[0] / "codes.npy").shape == (math.ceil(len(joints) / 4), 3)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models.text_encoder import load_text_encoder
+from models.text_encoder import caption_vocabulary, load_text_encoder, unfamiliar_words
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,15 @@ def test_clip_word_features_end_at_the_token_its_embedding_projects():
     assert feats.shape[:2] == mask.shape and feats.shape[2] == 512 and last[0] < last[1]
     ends = feats[torch.arange(2), last] @ clip.model.text_projection
     assert torch.allclose(torch.nn.functional.normalize(ends, dim=-1), clip(texts), atol=1e-5)
+
+
+def test_unfamiliar_words_are_those_no_training_caption_used_in_any_form():
+    vocab = caption_vocabulary(["A dog runs quickly, then jumps.", "The kitten side-steps to the left twice.",
+                                "A horse walked 90 degrees"])
+    assert vocab == sorted(set(vocab)) and "side-steps" in vocab and "90" in vocab and "A" not in vocab
+    # other forms of known words are known: runs / running / ran is not (no rule for it), quick / quickly
+    assert unfamiliar_words("The dog is running quick, jumped, walking", vocab) == []
+    assert unfamiliar_words("the dog tears along flat out, tears again", vocab) == ["tears", "along", "flat", "out",
+                                                                                      "again"]
+    assert unfamiliar_words("a cat ran", vocab) == ["cat", "ran"]
+    assert unfamiliar_words("", vocab) == [] and unfamiliar_words("a dog", []) == ["dog"]

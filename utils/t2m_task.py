@@ -12,7 +12,7 @@ from models.checkpoint import weights_digest
 from models.mask_transformer.backbone import encode_condition
 from models.mask_transformer.mask_transformer import T2M_CONFIGS, MaskTransformer, transformer_config
 from models.mask_transformer.pipeline import T2MPipeline, check_pair
-from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank
+from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank, caption_vocabulary
 from models.vq.rvqvae import RVQVAE
 from utils.codes import CodeDataset, collate_codes, encode_items
 from utils.dataset import MotionFolder
@@ -58,6 +58,7 @@ class TransformerTask:
         self.base_transformer = base_transformer
         offsets = tuple(int(o) for o in args.offsets.split(","))
         self.train_items = folder.load_split("train")
+        self.vocabulary = caption_vocabulary(c.text for it in self.train_items for c in it.captions)
         clips = encode_items(tokenizer, self.train_items, offsets, cache_dir=args.cache_dir,
                              text_encoder_path=args.text_encoder_path)
         self.dataset = CodeDataset(clips, model.config.max_tokens)
@@ -129,7 +130,7 @@ class TransformerTask:
                 "top1_real": float(r_precision(text, real, batch=batch)[0][0])}
 
     def export(self, model, path: Path, extra: dict) -> None:
-        model.save(path, extra)
+        model.save(path, {**extra, "vocabulary": self.vocabulary})  # to tell users which words it never saw
 
 
 def new_model_config(config_class, args, tokenizer: RVQVAE, folder: MotionFolder):

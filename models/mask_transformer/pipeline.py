@@ -25,7 +25,7 @@ from models.mask_transformer.length_estimator import LengthEstimator
 from models.mask_transformer.mask_transformer import MaskTransformer
 from models.mask_transformer.residual_transformer import ResidualTransformer
 from models.mask_transformer.scheduler import CosineMaskSchedule
-from models.text_encoder import condition_texts, load_text_encoder
+from models.text_encoder import condition_texts, load_text_encoder, unfamiliar_words
 from models.vq.rvqvae import RVQVAE
 from utils.features import recover_joints, recover_root
 from utils.kinematics import yaw_rotate
@@ -174,6 +174,12 @@ class T2MPipeline:
         encoder = self._bf16_copy("text", lambda run: run.clear_cache()) if bf16 else self.text
         return encode_condition(self.transformer.config, lambda t: encoder(t).float(), texts, species, genders,
                                 words=encoder.words)  # float32 features either way
+
+    def unfamiliar_words(self, text: str) -> list[str] | None:
+        """Words of `text` the masked transformer's training captions never used (in any form); the model may not
+        follow what they say. None when its checkpoint does not list its vocabulary."""
+        vocabulary = getattr(self.transformer, "checkpoint_extra", {}).get("vocabulary")
+        return None if vocabulary is None else unfamiliar_words(text, vocabulary)
 
     def frames_from(self, length: int | float | str) -> int:
         """A length as frames (int), or seconds ("6s", "6.5 s") -> frames, checked against the model's range."""
