@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gen_t2m import add_sampling_args, decoding_kwargs, pipeline_from, write_motion
+from gen_t2m import add_sampling_args, decoding_kwargs, note_unfamiliar, pipeline_from, write_motion
 from models.checkpoint import CheckpointError
 from models.mask_transformer.pipeline import parse_frames
 from utils.features import joints_to_features
@@ -76,11 +76,12 @@ def main(argv=None) -> None:
         pipe = pipeline_from(args, species)
         x = read_source(src, pipe.spec)
         a, b = span_from(args, len(x), pipe.spec.fps)
+        unfamiliar = note_unfamiliar(pipe, args.text)
         m = pipe.edit(x, args.text, species, gender, a, b, seed=args.seed, boundary=args.boundary,
                       anchor=args.anchor, **decoding_kwargs(args))
         folder = write_motion(m, Path(args.out), pipe.spec, not args.no_video,
                               {"edited_span": [a, b], "boundary": args.boundary, "anchor": args.anchor,
-                               "source": str(src)})
+                               "source": str(src), "unfamiliar_words": unfamiliar})
     except (CheckpointError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"{folder}: frames {a}-{b} of {len(x)} regenerated as {args.text!r} ({species} {gender})")

@@ -91,6 +91,16 @@ def slug(text: str, n: int = 40) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:n] or "motion"
 
 
+def note_unfamiliar(pipe, text: str) -> list[str] | None:
+    """Say on stderr which words of `text` the model's training captions never used; -> those words (None: the
+    checkpoint does not list its vocabulary)."""
+    words = pipe.unfamiliar_words(text)
+    if words:
+        print(f"note: {', '.join(map(repr, words))} never occur in the model's training captions ({text!r}): it "
+              f"may not follow what they say; familiar words work best", file=sys.stderr)
+    return words
+
+
 def write_motion(m: Motion, folder: Path, spec, video: bool, extra: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     atomic_save_npy(folder / "joints.npy", m.joints)
@@ -165,11 +175,7 @@ def main(argv=None) -> None:
         out = Path(args.out)
         for group in groups.values():
             pipe = pipeline_from(args, group[0][1][0])
-            for text in dict.fromkeys(job[2] for _, job in group):
-                words = pipe.unfamiliar_words(text)
-                if words:
-                    print(f"note: {', '.join(map(repr, words))} never occur in the model's training captions "
-                          f"({text!r}): it may not follow what they say; familiar words work best", file=sys.stderr)
+            unfamiliar = {text: note_unfamiliar(pipe, text) for text in dict.fromkeys(job[2] for _, job in group)}
             for a in range(0, len(group), args.batch_size):
                 chunk = group[a:a + args.batch_size]
                 t0 = time.perf_counter()
@@ -180,7 +186,7 @@ def main(argv=None) -> None:
                 for (j, _), m in zip(chunk, motions):
                     folder = write_motion(m, out / f"{j:02d}_{slug(m.text)}", pipe.spec, not args.no_video,
                                           {"guidance": args.guidance, "steps": args.steps,
-                                           "unfamiliar_words": pipe.unfamiliar_words(m.text)})
+                                           "unfamiliar_words": unfamiliar[m.text]})
                     print(f"{folder}: {m.species} {m.gender}, {len(m.features) / pipe.spec.fps:.1f} s, "
                           f"seed {m.seed} - {m.text}")
                 print(f"generated {len(chunk)} motion(s) in {secs:.2f} s")

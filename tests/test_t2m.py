@@ -550,9 +550,11 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
     edit_t2m.main(["--source", str(outs[0]), "--suffix", "8", "--text", "she stops", "--no-video",
                    "--out", str(tmp_path / "edit")] + models)
     edited = np.load(tmp_path / "edit" / "features.npy")
+    assert json.loads((tmp_path / "edit" / "prompt.json").read_text())["unfamiliar_words"] == ["she", "stops"]
+    said = capsys.readouterr()
+    assert "'she', 'stops' never occur" in said.err and "regenerated" in said.out
     src = np.load(outs[0] / "features.npy")
     assert edited.shape == src.shape and np.array_equal(edited[: len(src) - 16], src[: len(src) - 16])
-    assert "regenerated" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="code width 16, or --code-init random"):  # cpu size: code width 256
         train_res_transformer.main(common[:4] + ["--config", "cpu"] + common[6:] + ["--out", str(tmp_path / "r2")])
 
