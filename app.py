@@ -201,8 +201,8 @@ def on_generate(app: ZooApp, text, species, gender, length, seed, guidance, num_
               f"in {time.perf_counter() - t0:.1f} s")
     unfamiliar = app.pipeline(species.strip().lower()).unfamiliar_words(text)
     if unfamiliar:
-        status += (f"  \nThe model never saw *{html.escape(', '.join(unfamiliar))}* in training: it may not follow "
-                   f"what they say; familiar words work best.")
+        status += (f"  \nThe model never saw *{html.escape(', '.join(unfamiliar))}* in training: the motion may not "
+                   f"follow {'that word' if len(unfamiliar) == 1 else 'those words'}; familiar words work best.")
     return updates + [status]
 
 

@@ -96,8 +96,10 @@ def note_unfamiliar(pipe, text: str) -> list[str] | None:
     checkpoint does not list its vocabulary)."""
     words = pipe.unfamiliar_words(text)
     if words:
-        print(f"note: {', '.join(map(repr, words))} never occur in the model's training captions ({text!r}): it "
-              f"may not follow what they say; familiar words work best", file=sys.stderr)
+        one = len(words) == 1
+        print(f"note: {', '.join(map(repr, words))} never occur{'s' if one else ''} in the model's training captions "
+              f"({text!r}): it may not follow {'that word' if one else 'those words'}; familiar words work best",
+              file=sys.stderr)
     return words
 
 
