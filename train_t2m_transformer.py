@@ -70,7 +70,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # a masked transformer started from the base codebook trained and generated worse than a random start; one
     # that also reads the caption's words generated better animals in the same training time (README)
-    add_t2m_args(p, code_init="random", text_words=48)
+    add_t2m_args(p, code_init="random", text_words=48, mirror=False)
     args = p.parse_args(argv)
     cfg = train_config_from_args(args, args.out)
     state = join_processes(cfg.seed)

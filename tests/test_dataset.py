@@ -246,3 +246,28 @@ def test_build_features_from_raw_joints_then_check(tmp_path, capsys):
     assert '"items": 3' in capsys.readouterr().out
     with pytest.raises(SystemExit, match="error: .*bad.npy: joints have shape \\(70, 17, 3\\)"):
         main(["build-features", str(tmp_path), "--skeleton", "humanml22", "--strict"])
+
+
+def test_mirrored_items_move_the_other_way_under_swapped_captions():
+    from dataclasses import replace
+
+    from utils.dataset import MotionItem
+    from utils.mirror import MIRROR_SUFFIX, mirror_features, mirrored_items, swap_sides
+
+    assert swap_sides("The dog turns Left, then circles clockwise to its right-hand side; upright, leftward") == \
+        "The dog turns Right, then circles counterclockwise to its left-hand side; upright, rightward"
+    spec = HUMANML22
+    x = joints_to_features(random_motion(spec, T=61, seed=3, turn_rate=0.03), spec)[0]  # turning one way
+    m = mirror_features(x, spec)
+    yaw = spec.slices.root_rot_vel.start
+    assert m.shape == (len(x) - 1, x.shape[1])  # one frame shorter
+    assert np.allclose(m[:, yaw], -x[:-1, yaw], atol=1e-5) and abs(x[:, yaw].sum()) > 0.5  # the other way round
+    # heights are the body's own; mirroring twice gives the motion back
+    assert np.allclose(m[:, spec.slices.root_height], x[:-1, spec.slices.root_height], atol=1e-5)
+    assert np.allclose(mirror_features(m, spec), x[:-2], atol=1e-4)
+    item = MotionItem("c1@0-2", "c1", x, [Caption("a man turns left", ("a/DET",))], "human", "male")
+    (mirrored,) = mirrored_items([item, replace(item, features=x[:2])], spec)  # a two-frame clip is left out
+    assert mirrored.key == "c1@0-2" + MIRROR_SUFFIX and mirrored.clip_id == "c1" + MIRROR_SUFFIX
+    assert [c.text for c in mirrored.captions] == ["a man turns right"] and np.array_equal(mirrored.features, m)
+    with pytest.raises(ValueError, match="cannot be mirrored; train without --mirror"):
+        mirror_features(x, replace(spec, mirror_pairs=()))

@@ -505,6 +505,24 @@ def test_codes_are_cached_and_invalidated_by_a_new_tokenizer(folder, tmp_path, m
     assert len(list(tmp_path.iterdir())) == 2
 
 
+def test_mirror_adds_a_mirrored_clip_with_swapped_captions_for_each_train_clip(folder, tmp_path):
+    import argparse
+
+    from utils.mirror import MIRROR_SUFFIX
+    from utils.t2m_task import TransformerTask, add_t2m_args
+
+    tok = _tokenizer()
+    p = argparse.ArgumentParser()
+    add_t2m_args(p, code_init="random", text_words=0, mirror=False)
+    common = ["--data", str(folder), "--tokenizer", "unused", "--out", "unused", "--cache-dir", str(tmp_path)]
+    plain, mirrored = (TransformerTask(_models(tok)[0], tok, MotionFolder(folder), p.parse_args(common + flag), False)
+                       for flag in ([], ["--mirror"]))
+    assert not plain.mirrored and len(mirrored.mirrored) == len(mirrored.train_items) == 16
+    assert len(mirrored.dataset) == 2 * len(plain.dataset)  # every clip and its mirror image, at every offset
+    assert all(m.clip_id == it.clip_id + MIRROR_SUFFIX for m, it in zip(mirrored.mirrored, mirrored.train_items))
+    assert [it.key for it in mirrored.train_items] == [it.key for it in plain.train_items]  # the estimators' clips
+
+
 def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
     import edit_t2m
     import gen_t2m

@@ -16,12 +16,14 @@ from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank, caption_vocabula
 from models.vq.rvqvae import RVQVAE
 from utils.codes import CodeDataset, collate_codes, encode_items
 from utils.dataset import MotionFolder
+from utils.mirror import mirrored_items
 from utils.training import TrainConfig, add_train_args
 
 
-def add_t2m_args(p: argparse.ArgumentParser, code_init: str, text_words: int) -> None:
+def add_t2m_args(p: argparse.ArgumentParser, code_init: str, text_words: int, mirror: bool) -> None:
     """The flags both transformer trainers take, the shared training-loop flags included; `code_init` is the
-    trainer's default start of the code embeddings, `text_words` its default number of word features read."""
+    trainer's default start of the code embeddings, `text_words` its default number of word features read, `mirror`
+    whether it adds mirrored clips by default."""
     p.add_argument("--data", required=True, help="data set folder (new_joint_vecs/, texts/, splits, Mean/Std)")
     p.add_argument("--tokenizer", required=True, help="the trained tokenizer (model.safetensors of train_vq.py)")
     p.add_argument("--out", required=True, help="run folder: model.safetensors, metrics.csv, state/")
@@ -34,6 +36,9 @@ def add_t2m_args(p: argparse.ArgumentParser, code_init: str, text_words: int) ->
     p.add_argument("--text-words", type=int, default=text_words,
                    help=f"also attend to the first N per-word features of the text encoder (0: the sentence "
                         f"embedding alone; default {text_words})")
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=mirror,
+                   help="also train on every train clip mirrored left-to-right, its captions' sides swapped "
+                        f"(default {'on' if mirror else 'off'})")
     p.add_argument("--max-tokens", type=int, default=49, help="longest motion in tokens (49 = 196 frames)")
     p.add_argument("--offsets", default="0,2", help="start offsets (frames) at which each clip is tokenized")
     p.add_argument("--cache-dir", default=".cache/codes", help="where the data set's codes are cached")
@@ -59,7 +64,9 @@ class TransformerTask:
         offsets = tuple(int(o) for o in args.offsets.split(","))
         self.train_items = folder.load_split("train")
         self.vocabulary = caption_vocabulary(c.text for it in self.train_items for c in it.captions)
-        clips = encode_items(tokenizer, self.train_items, offsets, cache_dir=args.cache_dir,
+        # the estimators fitted beside the masked transformer read train_items; the codes come from these too
+        self.mirrored = mirrored_items(self.train_items, folder.spec) if args.mirror else []
+        clips = encode_items(tokenizer, self.train_items + self.mirrored, offsets, cache_dir=args.cache_dir,
                              text_encoder_path=args.text_encoder_path)
         self.dataset = CodeDataset(clips, model.config.max_tokens)
         self.collate_fn = collate_codes
@@ -68,7 +75,7 @@ class TransformerTask:
                                       text_encoder_path=args.text_encoder_path)
         self.bank = CaptionBank(model.config.text_encoder, args.text_encoder_path, cache_dir=args.cache_dir)
         names = [it.species for it in self.train_items] + [it.gender for it in self.train_items]
-        captions = [c.text for it in self.train_items + self.val_items for c in it.captions]
+        captions = [c.text for it in self.train_items + self.mirrored + self.val_items for c in it.captions]
         self.bank.preload(captions + names)
         if model.config.text_words:
             self.bank.preload_words(captions)
