@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import random_motion
-from utils.dataset import (Caption, ClipRecord, DataError, MotionFolder, MotionWindowDataset, PackedMotions,
-                           SeededSampler, TextMotionDataset, collate_motions, compute_mean_std, parse_text_line,
-                           write_dataset)
+from utils.dataset import (Caption, ClipRecord, DataError, MotionFolder, MotionItem, MotionWindowDataset,
+                           PackedMotions, SeededSampler, TextMotionDataset, collate_motions, compute_mean_std,
+                           parse_text_line, write_dataset)
 from utils.features import joints_to_features
 from utils.skeleton import ANIMO30, HUMANML22
 
@@ -251,7 +251,6 @@ def test_build_features_from_raw_joints_then_check(tmp_path, capsys):
 def test_mirrored_items_move_the_other_way_under_swapped_captions():
     from dataclasses import replace
 
-    from utils.dataset import MotionItem
     from utils.mirror import MIRROR_SUFFIX, mirror_features, mirrored_items, swap_sides
 
     assert swap_sides("The dog turns Left, then circles clockwise to its right-hand side; upright, leftward") == \

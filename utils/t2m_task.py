@@ -64,7 +64,8 @@ class TransformerTask:
         offsets = tuple(int(o) for o in args.offsets.split(","))
         self.train_items = folder.load_split("train")
         self.vocabulary = caption_vocabulary(c.text for it in self.train_items for c in it.captions)
-        # the estimators fitted beside the masked transformer read train_items; the codes come from these too
+        # the estimators fitted beside the masked transformer read train_items as they are; the codes also come
+        # from the mirrored copies
         self.mirrored = mirrored_items(self.train_items, folder.spec) if args.mirror else []
         clips = encode_items(tokenizer, self.train_items + self.mirrored, offsets, cache_dir=args.cache_dir,
                              text_encoder_path=args.text_encoder_path)
