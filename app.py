@@ -34,6 +34,7 @@ from models import bundled
 from models.checkpoint import CheckpointError
 from models.lifter import Lifter
 from models.mask_transformer.pipeline import GUIDANCE, T2MPipeline
+from models.text_encoder import TEXT_ENCODER_PATH_HELP
 from utils.bvh import write_bvh
 from utils.features import joints_to_features
 from utils.io import atomic_save_npy
@@ -76,6 +77,7 @@ class ZooApp:
     out_root: Path
     device: str | None = None
     keep: int = 200  # request folders kept under out_root; older ones are deleted, so a long-running server stays small
+    text_encoder_path: str | None = None  # for models that read text with clip or mpnet (see TEXT_ENCODER_PATH_HELP)
     _pipelines: dict[Path, T2MPipeline] = field(default_factory=dict, repr=False)
     _lifters: dict[Path, Lifter] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -87,7 +89,8 @@ class ZooApp:
         folder = self.folder(species).resolve()
         with self._lock:  # two requests must not load the same models twice
             if folder not in self._pipelines:
-                self._pipelines[folder] = T2MPipeline.from_folder(folder, device=self.device)
+                self._pipelines[folder] = T2MPipeline.from_folder(folder, device=self.device,
+                                                                  text_encoder_path=self.text_encoder_path)
             return self._pipelines[folder]
 
     def lifter(self, num_joints: int) -> Lifter:
@@ -302,10 +305,11 @@ def main(argv=None) -> None:
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 serves other machines too")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
+    p.add_argument("--text-encoder-path", help=TEXT_ENCODER_PATH_HELP)
     args = p.parse_args(argv)
     if args.keep < 1:
         raise SystemExit(f"error: --keep must be at least 1, got {args.keep}")
-    app = ZooApp(folders_from(args), Path(args.out_root), args.device, args.keep)
+    app = ZooApp(folders_from(args), Path(args.out_root), args.device, args.keep, args.text_encoder_path)
     launch(build_demo(app), app, args.host, args.port)
 
 

@@ -22,6 +22,7 @@ from models import bundled
 from models.bundled import FILES
 from models.checkpoint import CheckpointError
 from models.mask_transformer.pipeline import GUIDANCE, RES_GUIDANCE, STEPS, TEMPERATURE, Motion, T2MPipeline
+from models.text_encoder import TEXT_ENCODER_PATH_HELP
 from utils.bvh import write_bvh
 from utils.io import atomic_save_npy, atomic_write_text
 
@@ -38,7 +39,8 @@ def default_checkpoints(species: str) -> Path:
 def pipeline_from(args, species: str) -> T2MPipeline:
     folder = Path(args.checkpoints) if args.checkpoints else default_checkpoints(species)
     if not any(getattr(args, k) for k in CHECKPOINT_FILES):
-        return T2MPipeline.from_folder(folder, device=args.device, compile=args.compile)
+        return T2MPipeline.from_folder(folder, device=args.device, compile=args.compile,
+                                       text_encoder_path=args.text_encoder_path)
     paths = {k: getattr(args, k) or folder / name for k, name in CHECKPOINT_FILES.items()}
     for key in CHECKPOINT_FILES:  # a file named on the command line must exist; the folder's own are optional
         if (getattr(args, key) or key in ("tokenizer", "transformer")) and not Path(paths[key]).is_file():
@@ -47,7 +49,8 @@ def pipeline_from(args, species: str) -> T2MPipeline:
                 for k in ("residual", "length_estimator", "body_estimator")}
     return T2MPipeline.from_files(paths["tokenizer"], paths["transformer"], optional["residual"],
                                   optional["length_estimator"], device=args.device,
-                                  body_estimator=optional["body_estimator"], compile=args.compile)
+                                  body_estimator=optional["body_estimator"], compile=args.compile,
+                                  text_encoder_path=args.text_encoder_path)
 
 
 def read_prompt_file(path: str | Path, species: str | None = None,
@@ -144,6 +147,7 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
                                          "checkpoints/people by species)")
     for key in CHECKPOINT_FILES:
         p.add_argument(f"--{key.replace('_', '-')}", help=f"{key} checkpoint (overrides --checkpoints)")
+    p.add_argument("--text-encoder-path", help=TEXT_ENCODER_PATH_HELP)
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the transformers: faster per prompt after some seconds of compiling per "

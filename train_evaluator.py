@@ -14,7 +14,7 @@ import torch
 from eval.evaluator import EvaluatorConfig, TextMotionEvaluator
 from eval.metrics import r_precision
 from models.dstformer import DST_CONFIGS
-from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank
+from models.text_encoder import TEXT_ENCODER_DIMS, TEXT_ENCODER_PATH_HELP, CaptionBank
 from utils.dataset import (UNKNOWN, DataError, MotionFolder, MotionItem, PackedMotions, TextMotionDataset,
                            collate_motions)
 from utils.skeleton import skeleton_ref
@@ -81,7 +81,7 @@ def main(argv=None) -> None:
     p.add_argument("--embed-dim", type=int, default=256)
     p.add_argument("--frame-stride", type=int, default=4, help="read every k-th frame (20 fps data: 5 fps)")
     p.add_argument("--text-encoder", default="minilm", choices=sorted(TEXT_ENCODER_DIMS))
-    p.add_argument("--text-encoder-path")
+    p.add_argument("--text-encoder-path", help=TEXT_ENCODER_PATH_HELP)
     p.add_argument("--max-length", type=int, default=196)
     p.add_argument("--species-weight", type=float, default=0.5,
                    help="weight of a species classifier on the motion embedding, trained with the contrastive loss "

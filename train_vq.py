@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from eval.vq import evaluate_tokenizer
-from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank, condition_texts
+from models.text_encoder import TEXT_ENCODER_DIMS, TEXT_ENCODER_PATH_HELP, CaptionBank, condition_texts
 from models.vq.rvqvae import VQ_CONFIGS, RVQVAE, create_rvqvae
 from utils.dataset import DataError, MotionFolder, MotionWindowDataset, PackedMotions, collate_motions
 from utils.training import TrainConfig, add_train_args, join_processes, train, train_config_from_args
@@ -95,7 +95,7 @@ def main(argv=None) -> None:
     p.add_argument("--config", default="cpu", choices=sorted(VQ_CONFIGS), help="named tokenizer size")
     p.add_argument("--skeleton", help="skeleton name or .json (default: from the data set)")
     p.add_argument("--text-encoder", default="minilm", choices=sorted(TEXT_ENCODER_DIMS))
-    p.add_argument("--text-encoder-path", help="CLIP weights file (for --text-encoder clip)")
+    p.add_argument("--text-encoder-path", help=TEXT_ENCODER_PATH_HELP)
     p.add_argument("--window", type=int, default=64, help="training window in frames (MoMask: 64)")
     p.add_argument("--ric-weight", type=float, default=0.5, help="MoMask's weight on the joint-position slice")
     p.add_argument("--vel-weight", type=float, default=0.5, help="weight on joint-position velocities")

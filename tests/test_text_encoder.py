@@ -51,7 +51,7 @@ def test_empty_and_long_texts(minilm):
 
 
 def test_clip_with_random_weights_and_unknown_kind():
-    clip = load_text_encoder("clip", path=None)
+    clip = load_text_encoder("clip", path="random")
     texts = ["a cat jumps", "a horse gallops forward quickly, then turns around and rears up twice", "dog"]
     emb = clip(texts)
     assert emb.shape == (3, 512)
@@ -60,9 +60,39 @@ def test_clip_with_random_weights_and_unknown_kind():
     assert torch.allclose(emb, full, atol=1e-5)
     with pytest.raises(ValueError, match="unknown text encoder 'bert'"):
         load_text_encoder("bert")
+    with pytest.raises(ValueError, match="clip text encoder needs its weights: give --text-encoder-path"):
+        load_text_encoder("clip")  # never random weights by accident
 
 
-def test_word_features_are_what_the_sentence_embedding_pools(minilm, tmp_path):
+def test_mpnet_reads_a_sentence_transformers_folder_and_says_what_it_needs(tmp_path):
+    from transformers import MPNetConfig, MPNetModel, MPNetTokenizer
+
+    words = "a cat dog walks jumps sits forward quickly slowly down".split()
+    (tmp_path / "vocab.txt").write_text("\n".join(["<s>", "<pad>", "</s>", "<unk>", "<mask>", *words]) + "\n")
+    MPNetTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
+    torch.manual_seed(0)  # a one-layer model of all-mpnet-base-v2's width, random weights: no download in tests
+    config = MPNetConfig(vocab_size=len(words) + 5, hidden_size=768, num_hidden_layers=1, num_attention_heads=12,
+                         intermediate_size=64)
+    MPNetModel(config).save_pretrained(tmp_path)
+    enc = load_text_encoder("mpnet", path=str(tmp_path))
+    texts = ["a cat walks forward", "a dog jumps", "a cat walks forward"]
+    emb = enc(texts)
+    assert emb.shape == (3, 768) and torch.allclose(emb.norm(dim=-1), torch.ones(3), atol=1e-5)
+    assert torch.equal(emb[0], emb[2]) and not torch.allclose(emb[0], emb[1])
+    feats, mask = enc.words(texts)  # <s>, the words, </s>
+    assert feats.shape == (3, 6, 768) and mask.sum(1).tolist() == [6, 5, 6]
+    pooled = torch.nn.functional.normalize(feats[0].mean(0), dim=0)
+    assert torch.allclose(pooled, emb[0], atol=1e-5)  # the sentence embedding is the mean of its word features
+    with pytest.raises(ValueError, match="reads all-mpnet-base-v2 from a local directory.*--text-encoder-path"):
+        load_text_encoder("mpnet", path=None)
+    MPNetModel(MPNetConfig(vocab_size=len(words) + 5, hidden_size=48, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=64)).save_pretrained(tmp_path / "narrow")
+    MPNetTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path / "narrow")
+    with pytest.raises(ValueError, match="48-wide features; the mpnet text encoder is 768 wide"):
+        load_text_encoder("mpnet", path=str(tmp_path / "narrow"))
+
+
+def test_word_features_are_what_the_sentence_embedding_pools(minilm, tmp_path, monkeypatch):
     texts = ["a dog trots forward, then turns left and sits down", "a cat jumps", "a cat jumps"]
     feats, mask = minilm.words(texts)
     n = [len(ids) for ids in minilm.tokenizer(texts)["input_ids"]]  # [CLS] words [SEP]
@@ -70,24 +100,33 @@ def test_word_features_are_what_the_sentence_embedding_pools(minilm, tmp_path):
     assert not feats[1, n[1]:].any() and torch.equal(feats[1], feats[2])
     pooled = torch.stack([f[m].mean(0) for f, m in zip(feats, mask)])
     assert torch.allclose(torch.nn.functional.normalize(pooled, dim=-1), minilm(texts), atol=1e-5)
-    # the caption bank keeps them (float16) and a second bank reads them from the cache file
+    # the caption bank keeps both (word features in float16), from one pass of the encoder over each text, and a
+    # second bank reads them from the cache files without encoding anything
     from models.text_encoder import CaptionBank
+    passes = []
+    hidden = minilm._hidden
+    monkeypatch.setattr(minilm, "_hidden", lambda t: (passes.append(list(t)), hidden(t))[1])
     bank = CaptionBank("minilm", cache_dir=tmp_path)
-    bank.preload_words(texts)
-    assert len(list(tmp_path.glob("words-minilm-*.pt"))) == 1
+    bank.preload(texts + ["dog"], words=texts)
+    assert sorted(map(sorted, passes)) == [["a cat jumps", "a dog trots forward, then turns left and sits down"],
+                                           ["dog"]]
+    assert len(list(tmp_path.glob("words-minilm-*.pt"))) == 1 and len(list(tmp_path.glob("text-minilm-*.pt"))) == 1
+    passes.clear()
     again = CaptionBank("minilm", cache_dir=tmp_path)
-    again.preload_words(texts)
+    again.preload(texts + ["dog"], words=texts)
     f2, m2 = again.words(texts[::-1])
+    assert passes == []
     assert torch.equal(m2, mask.flip(0)) and torch.allclose(f2, feats.flip(0), atol=2e-2)
-    # the sentence embeddings go the same way
-    bank.preload(texts)
-    again.preload(texts)
-    assert len(list(tmp_path.glob("text-minilm-*.pt"))) == 1
     assert torch.equal(again(texts), bank(texts)) and torch.allclose(again(texts), minilm(texts), atol=1e-6)
+    # a bank asked for the sentences alone writes that file only; the words come later on their own
+    alone = CaptionBank("minilm", cache_dir=tmp_path / "alone")
+    alone.preload(texts)
+    assert [f.name.split("-")[0] for f in (tmp_path / "alone").iterdir()] == ["text"]
+    assert torch.allclose(alone.words(texts)[0], feats, atol=2e-2)
 
 
 def test_clip_word_features_end_at_the_token_its_embedding_projects():
-    clip = load_text_encoder("clip", path=None)
+    clip = load_text_encoder("clip", path="random")
     texts = ["a cat jumps", "a horse gallops forward quickly, then turns around"]
     feats, mask = clip.words(texts)
     last = mask.sum(1) - 1

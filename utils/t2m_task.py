@@ -12,7 +12,7 @@ from models.checkpoint import weights_digest
 from models.mask_transformer.backbone import encode_condition
 from models.mask_transformer.mask_transformer import T2M_CONFIGS, MaskTransformer, transformer_config
 from models.mask_transformer.pipeline import T2MPipeline, check_pair
-from models.text_encoder import TEXT_ENCODER_DIMS, CaptionBank, caption_vocabulary
+from models.text_encoder import TEXT_ENCODER_DIMS, TEXT_ENCODER_PATH_HELP, CaptionBank, caption_vocabulary
 from models.vq.rvqvae import RVQVAE
 from utils.codes import CodeDataset, collate_codes, encode_items
 from utils.dataset import MotionFolder
@@ -29,7 +29,7 @@ def add_t2m_args(p: argparse.ArgumentParser, code_init: str, text_words: int, mi
     p.add_argument("--out", required=True, help="run folder: model.safetensors, metrics.csv, state/")
     p.add_argument("--config", default="cpu", choices=sorted(T2M_CONFIGS), help="named transformer size")
     p.add_argument("--text-encoder", default="minilm", choices=sorted(TEXT_ENCODER_DIMS))
-    p.add_argument("--text-encoder-path", help="CLIP weights file (for --text-encoder clip)")
+    p.add_argument("--text-encoder-path", help=TEXT_ENCODER_PATH_HELP)
     p.add_argument("--closed-vocab", action="store_true",
                    help="learn a table of the training data's species and genders instead of reading names as text")
     p.add_argument("--cond-drop", type=float, default=0.1, help="share of samples trained without the condition")
@@ -77,9 +77,7 @@ class TransformerTask:
         self.bank = CaptionBank(model.config.text_encoder, args.text_encoder_path, cache_dir=args.cache_dir)
         names = [it.species for it in self.train_items] + [it.gender for it in self.train_items]
         captions = [c.text for it in self.train_items + self.mirrored + self.val_items for c in it.captions]
-        self.bank.preload(captions + names)
-        if model.config.text_words:
-            self.bank.preload_words(captions)
+        self.bank.preload(captions + names, words=captions if model.config.text_words else None)
         self.evaluator = None
         if args.evaluator:
             from eval.evaluator import TextMotionEvaluator
