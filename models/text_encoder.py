@@ -300,8 +300,10 @@ class CaptionBank:
     def preload(self, texts: list[str], words: list[str] | None = None) -> None:
         """Fill the bank with the sentence embeddings of `texts` and the word features of `words`, from the cache
         files or by encoding (then writing the files). A text that needs both is encoded once for both."""
-        pending = []
-        for what, table, wanted in (("text", self.table, texts), ("words", self.word_table, words or [])):
+        fills = {"text": (self.table, texts, self.encoder, 512),  # table, texts wanted, encode, chunk
+                 "words": (self.word_table, words or [], self._word_rows, 256)}
+        pending = {}  # what -> (texts to encode, cache file)
+        for what, (table, wanted, _, _) in fills.items():
             unique = sorted(set(wanted) - set(table))
             file = self._file(what, unique)
             if file is not None and file.is_file():
@@ -309,25 +311,25 @@ class CaptionBank:
                 if len(rows) == len(unique):
                     table.update(zip(unique, rows))
                     continue
-            pending.append((what, table, unique, file))
+            pending[what] = (unique, file)
         if len(pending) == 2:
-            self._fill_both(set(pending[0][2]) & set(pending[1][2]))
-        for what, table, unique, file in pending:
-            if not unique:
-                continue
-            (self if what == "text" else self.words)(unique)  # encodes what is still missing
+            self._fill(self.table, sorted(set(pending["text"][0]) & set(pending["words"][0])), self._both_rows, 256)
+        for what, (unique, file) in pending.items():
+            table, _, encode, chunk = fills[what]
+            self._fill(table, unique, encode, chunk)  # encodes what is still missing
             if file is not None:
                 buf = io.BytesIO()
                 torch.save([table[t].cpu() for t in unique], buf)
                 atomic_write_bytes(file, buf.getvalue())
 
-    def _fill_both(self, texts: set[str], chunk: int = 256) -> None:
-        ordered = sorted(texts, key=lambda t: (len(t), t))  # texts of like length together: less padding
-        for a in range(0, len(ordered), chunk):
-            part = ordered[a:a + chunk]
-            emb, feats = self.encoder.with_words(part)
-            self.table.update(zip(part, emb))
-            self.word_table.update(zip(part, (f.cpu().half() for f in feats)))
+    def _word_rows(self, part: list[str]) -> list[torch.Tensor]:
+        return [f.cpu().half() for f in self.encoder.with_words(part)[1]]
+
+    def _both_rows(self, part: list[str]) -> torch.Tensor:
+        """The sentence embeddings of `part`, its word features kept on the way: one pass of the encoder for both."""
+        emb, feats = self.encoder.with_words(part)
+        self.word_table.update(zip(part, (f.cpu().half() for f in feats)))
+        return emb
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         self._fill(self.table, texts, self.encoder, 512)
@@ -335,9 +337,7 @@ class CaptionBank:
 
     def words(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (B, L, dim) float32 word features padded to the longest text, (B, L) True on real tokens."""
-        def unpadded(chunk):
-            return [f.cpu().half() for f in self.encoder.with_words(chunk)[1]]
-        self._fill(self.word_table, texts, unpadded, 256)
+        self._fill(self.word_table, texts, self._word_rows, 256)
         return pad_words([self.word_table[t] for t in texts])
 
     @staticmethod
