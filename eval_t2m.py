@@ -40,6 +40,9 @@ def reconstructions(codec: MotionCodec):
     return source
 
 
+PRECISION_NOTES = {"fp32": "", "bf16": ", bfloat16 weights", "int8": ", int8 transformer blocks"}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--evaluator", help="default: the bundled evaluator for the data's skeleton")
@@ -54,6 +57,10 @@ def main(argv=None) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--max-items", type=int)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the generated motions; the rounds and the captions they draw stay fixed, so a second "
+                        "seed shows how far the figures move with sampling alone (MultiModality draws its prompts "
+                        "with it too)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     try:
@@ -75,21 +82,21 @@ def main(argv=None) -> None:
             pipe = T2MPipeline.from_files(args.tokenizer, args.transformer, args.residual,
                                           body_estimator=args.body_estimator,
                                           text_encoder_path=args.text_encoder_path)
-            sources["generated"] = generated_motions(pipe, **sampling)
+            sources["generated"] = generated_motions(pipe, seed=args.seed, **sampling)
         bank = CaptionBank(evaluator.config.text_encoder)
         results = evaluate(evaluator, bank, items, sources, repeats=args.repeats,
                            probe_items=folder.load_split("train"))
         if pipe is not None and args.mm_prompts:
             results["generated"]["multimodality"] = generated_multimodality(evaluator, pipe, items, args.mm_prompts,
-                                                                            **sampling)
+                                                                            seed=args.seed, **sampling)
     except (DataError, CheckpointError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     table = markdown_table(results)
     if pipe is not None:
         results["generated"]["sampling"] = sampling
         table += ("\n\ngenerated with guidance {guidance:g}, residual guidance {res_guidance:g}, {steps} steps, "
-                  "temperature {temperature:g}{precision}, split {split}").format(
-            **sampling, precision=", bfloat16 weights" if sampling["bf16"] else "", split=args.split)
+                  "temperature {temperature:g}{note}, seed {seed}, split {split}").format(
+            **sampling, note=PRECISION_NOTES[sampling["precision"]], seed=args.seed, split=args.split)
     write_report(args.out, results, table)
     print(table)
 

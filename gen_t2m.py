@@ -21,7 +21,8 @@ from pathlib import Path
 from models import bundled
 from models.bundled import FILES
 from models.checkpoint import CheckpointError
-from models.mask_transformer.pipeline import GUIDANCE, RES_GUIDANCE, STEPS, TEMPERATURE, Motion, T2MPipeline
+from models.mask_transformer.pipeline import GUIDANCE, PRECISIONS, RES_GUIDANCE, STEPS, TEMPERATURE, Motion, \
+    T2MPipeline
 from models.text_encoder import TEXT_ENCODER_PATH_HELP
 from utils.bvh import write_bvh
 from utils.io import atomic_save_npy, atomic_write_text
@@ -130,14 +131,16 @@ def add_decoding_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=STEPS, help="masked-decoding iterations")
     p.add_argument("--temperature", type=float, default=TEMPERATURE,
                    help="sampling temperature (0: the likeliest code)")
-    p.add_argument("--bf16", action="store_true",
-                   help="bfloat16 weights for the text encoder, the transformers and the decoder (faster on CPUs "
-                        "with bfloat16 matmuls: AVX-512 BF16, AMX)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="bf16: bfloat16 weights for the text encoder, the transformers and the decoder (faster on "
+                        "CPUs with bfloat16 matmuls: AVX-512 BF16, AMX; and on GPUs); int8: the transformers' int8 "
+                        "matrix products, the rest as bf16 (CPU only; the fastest for large transformers)")
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="same as --precision bf16")
 
 
 def decoding_kwargs(args: argparse.Namespace) -> dict:
     return dict(guidance=args.guidance, res_guidance=args.res_guidance, steps=args.steps,
-                temperature=args.temperature, bf16=args.bf16)
+                temperature=args.temperature, precision=args.precision)
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:

@@ -1,11 +1,12 @@
 """Text-to-motion latency per prompt, split by stage: text encoding, masked transformer (all decoding steps),
-residual transformer, tokenizer decoding. 196 frames (49 tokens), 10 steps, float32 and bfloat16 weights of the
-text encoder and the transformers, each also with the transformers compiled (--compile), batch 1 and 32, and two
-guidance settings: MoMask's (4 on the base layer, 5 on the residual layers, both branches of each in one batched
-forward) and our defaults (pipeline.GUIDANCE / RES_GUIDANCE: the residual layers unguided, so they run one branch).
+residual transformer, tokenizer decoding. 196 frames (49 tokens), 10 steps, each inference precision of
+T2MPipeline (float32; bfloat16 weights; the transformers' blocks in int8, the rest as bfloat16), the first two also
+with the transformers compiled (--compile), batch 1 and 32, and two guidance settings: MoMask's (4 on the base
+layer, 5 on the residual layers, both branches of each in one batched forward) and our defaults
+(pipeline.GUIDANCE / RES_GUIDANCE: the residual layers unguided, so they run one branch).
 
     python bench/t2m_speed.py [--sizes momask cpu] [--batches 1 32] [--guidance momask ours] [--threads 2] \
-        [--compile] [--text-words 0 48] [--out results/bench_t2m]
+        [--precisions fp32 bf16 int8] [--compile] [--text-words 0 48] [--out results/bench_t2m]
 
 The first call of each setting is a warm-up, not timed; its seconds are reported (with --compile they include
 compiling for that batch shape).
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.checkpoint import weights_digest  # noqa: E402
 from models.mask_transformer.mask_transformer import MaskTransformer, MaskTransformerConfig, \
     transformer_config  # noqa: E402
-from models.mask_transformer.pipeline import GUIDANCE, RES_GUIDANCE, T2MPipeline  # noqa: E402
+from models.mask_transformer.pipeline import GUIDANCE, PRECISIONS, RES_GUIDANCE, T2MPipeline  # noqa: E402
 from models.mask_transformer.residual_transformer import ResidualTransformer, \
     ResidualTransformerConfig  # noqa: E402
 from models.text_encoder import TEXT_ENCODER_DIMS  # noqa: E402
@@ -44,6 +45,7 @@ SIZES = {"momask": ("momask", "momask", "clip"), "cpu": ("cpu", "cpu", "minilm")
 PROMPT = "a person walks forward, turns around and jumps twice"
 STAGES = ("text", "mask_transformer", "residual_transformer", "decode")
 GUIDANCE_SETS = {"momask": (4.0, 5.0), "ours": (GUIDANCE, RES_GUIDANCE)}  # base layer, residual layers
+PRECISION_LABELS = {"fp32": "fp32", "bf16": "bf16 weights", "int8": "int8 blocks"}
 
 
 def build(size: str, device: torch.device, text_words: int = 0) -> T2MPipeline:
@@ -81,23 +83,24 @@ def matmul_peak(dtype: torch.dtype, device: torch.device = torch.device("cpu"), 
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def time_call(pipe: T2MPipeline, batch: int, bf16: bool, repeats: int, guidance: tuple[float, float],
+def time_call(pipe: T2MPipeline, batch: int, precision: str, repeats: int, guidance: tuple[float, float],
               flops: float | None = None) -> dict:
     """Median ms per prompt, total and by stage, the first call's seconds (with compiling, if any) and the FLOPs
-    of one call (counted here unless given: a compiled pipeline does the same work as its eager twin)."""
+    of one call (counted here, in float32, unless given: every precision and a compiled pipeline do the same work,
+    and torch's FLOP counter does not see int8 products)."""
     def prompts(tag: str) -> tuple[list[str], list[str], list[str]]:
         # texts never seen before, so that every one is encoded (the text encoders keep what they have encoded);
         # the species and gender names are met in every call, as they are in use, and are encoded once
         return [f"{PROMPT} ({tag}, {k})" for k in range(batch)], ["human"] * batch, ["male"] * batch
 
-    kw = dict(lengths=[196] * batch, steps=10, guidance=guidance[0], res_guidance=guidance[1], bf16=bf16)
-    tag = f"{bf16} {guidance} {pipe.compile}"
+    kw = dict(lengths=[196] * batch, steps=10, guidance=guidance[0], res_guidance=guidance[1], precision=precision)
+    tag = f"{precision} {guidance} {pipe.compile}"
     t0 = time.perf_counter()
     pipe.generate(*prompts(f"warm-up {tag}"), **kw)
     first = time.perf_counter() - t0
     if flops is None:
         with FlopCounterMode(display=False) as counter:
-            pipe.generate(*prompts(f"flops {tag}"), **kw)
+            pipe.generate(*prompts(f"flops {tag}"), **{**kw, "precision": "fp32"})
         flops = counter.get_total_flops()
     runs = []
     for r in range(repeats):
@@ -124,6 +127,8 @@ def main() -> None:
     p.add_argument("--text-words", nargs="+", type=int, default=[0],
                    help="per-word features the masked transformer attends to, one setting per value (default 0, "
                         "MoMask's architecture; the bundled models read 48)")
+    p.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS,
+                   help="inference precisions to time (T2MPipeline.generate; int8 on a CPU only)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--compile", action="store_true",
                    help="also time the pipeline with compiled transformers (T2MPipeline(compile=True))")
@@ -142,29 +147,31 @@ def main() -> None:
         for name in args.guidance:
             scales = GUIDANCE_SETS[name]
             for batch in args.batches:
-                for bf16 in (False, True):
-                    flops = None
-                    for compiled in [False] + [True] * args.compile:
+                flops = None
+                for precision in args.precisions:
+                    for compiled in [False] + [True] * (args.compile and precision != "int8"):
                         run = pipe
                         if compiled:  # the same modules, compiled afresh for this setting, as a process would
                             torch.compiler.reset()
                             run = T2MPipeline(pipe.tokenizer, pipe.transformer, pipe.residual, device=device,
                                               compile=True)
-                        r = time_call(run, batch, bf16, args.repeats, scales, flops)
+                        r = time_call(run, batch, precision, args.repeats, scales, flops)
                         flops = r["flops"]
-                        precision = ("bf16" if bf16 else "fp32") + (", compiled" if compiled else "")
+                        shown = PRECISION_LABELS[precision] + (", compiled" if compiled else "")
                         rows.append({"size": size, "text_words": text_words, "guidance": name, "scales": scales,
-                                     "batch": batch, "precision": precision, **r})
-                        top = peak["bf16" if bf16 else "fp32"]
+                                     "batch": batch, "precision": precision + (", compiled" if compiled else ""),
+                                     **r})
+                        top = peak["fp32" if precision == "fp32" else "bf16"]
                         lines.append(f"| {label} | {name}: {scales[0]:g} / {scales[1]:g} | {batch} | "
-                                     f"{precision.replace('bf16', 'bf16 weights')} | **{r['total']:.1f}** | "
+                                     f"{shown} | **{r['total']:.1f}** | "
                                      + " | ".join(f"{r[s]:.1f}" for s in STAGES)
                                      + f" | {r['gflops']:.0f} ({r['gflops'] / top:.0%}) | {r['first_call_s']:.1f} |")
                         print(lines[-1], flush=True)
     table = "\n".join(lines)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     table += (f"\n\n{where}, torch {torch.__version__}; 2048 x 2048 matmul in the same run: "
-              f"{peak['fp32']:.0f} GFLOP/s float32, {peak['bf16']:.0f} GFLOP/s bfloat16")
+              f"{peak['fp32']:.0f} GFLOP/s float32, {peak['bf16']:.0f} GFLOP/s bfloat16 (the share of the int8 rows "
+              f"is of the bfloat16 peak)")
     print(table)
     if args.out:
         write_report(args.out, {"device": str(device), "threads": args.threads, "matmul_gflops": peak, "rows": rows},

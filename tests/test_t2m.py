@@ -16,7 +16,7 @@ from models.mask_transformer.body_estimator import BodyEstimatorConfig, fit_body
 from models.mask_transformer.length_estimator import LengthEstimatorConfig, fit_length_estimator
 from models.mask_transformer.mask_transformer import T2M_CONFIGS, MaskTransformer, MaskTransformerConfig, \
     transformer_config
-from models.mask_transformer.pipeline import T2MPipeline
+from models.mask_transformer.pipeline import T2MPipeline, check_precision
 from models.mask_transformer.residual_transformer import ResidualTransformer, ResidualTransformerConfig
 from models.mask_transformer.scheduler import CosineMaskSchedule
 from models.text_encoder import caption_vocabulary, load_text_encoder
@@ -212,26 +212,62 @@ def test_batched_generation_equals_one_by_one(pipe):
 
 
 def test_bf16_runs_bfloat16_copies_and_leaves_the_models_float32(pipe):
-    a = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, temperature=0, bf16=True)
-    b = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, temperature=0, bf16=True)
+    a = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, temperature=0, precision="bf16")
+    b = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, temperature=0, precision="bf16")
     full = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, temperature=0)
     for x, y, z in zip(a, b, full):
         assert np.array_equal(x.codes, y.codes) and np.isfinite(x.joints).all()
         assert x.codes.shape == z.codes.shape and x.codes.min() >= 0
     for name in ("transformer", "residual", "text"):
-        assert all(p.dtype == torch.bfloat16 for p in pipe._runnables[name, True].parameters())
+        assert all(p.dtype == torch.bfloat16 for p in pipe._runnables[name, "bf16"].parameters())
         assert all(p.dtype == torch.float32 for p in getattr(pipe, name).parameters())
     # the tokenizer's bfloat16 copy keeps its output layer in float32; the tokenizer itself stays float32
-    out_layer = {id(p) for p in pipe._runnables["tokenizer", True].decoder.conv_out.parameters()}
+    out_layer = {id(p) for p in pipe._runnables["tokenizer", "bf16"].decoder.conv_out.parameters()}
     assert all(p.dtype == (torch.float32 if id(p) in out_layer else torch.bfloat16)
-               for p in pipe._runnables["tokenizer", True].parameters())
+               for p in pipe._runnables["tokenizer", "bf16"].parameters())
     assert all(p.dtype == torch.float32 for p in pipe.tokenizer.parameters())
     # same codes -> the same motion within bfloat16's rounding of the decoder
     codes, names = torch.from_numpy(a[0].codes)[None], ([a[0].species], [a[0].gender])
-    np.testing.assert_allclose(pipe._decode(codes, *names, bf16=True)[0, :40].numpy(),
+    np.testing.assert_allclose(pipe._decode(codes, *names, precision="bf16")[0, :40].numpy(),
                                pipe._decode(codes, *names)[0, :40].numpy(), atol=0.05, rtol=0.02)
-    assert pipe.condition(*PROMPTS, bf16=True)["text"].dtype == torch.float32
-    assert all(e.dtype == torch.bfloat16 for e in pipe._runnables["text", True]._memo.values())
+    assert pipe.condition(*PROMPTS, precision="bf16")["text"].dtype == torch.float32
+    assert all(e.dtype == torch.bfloat16 for e in pipe._runnables["text", "bf16"]._memo.values())
+
+
+def test_int8_runs_int8_copies_of_the_blocks_close_to_float32(pipe):
+    a = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, precision="int8")
+    b = pipe.generate(*PROMPTS, lengths=[40, 30, 24], seed=3, precision="int8")
+    for x, y in zip(a, b):
+        assert np.array_equal(x.codes, y.codes) and np.isfinite(x.joints).all() and x.codes.min() >= 0
+    for name in ("transformer", "residual"):
+        run, model = pipe._runnables[name, "int8"], getattr(pipe, name)
+        kinds = {m._get_name() for m in run.backbone.blocks.modules()}  # the name torch prints for each layer
+        assert "DynamicQuantizedLinear" in kinds and "Linear" not in kinds  # every linear layer of the blocks
+        assert all(p.dtype == torch.float32 for p in model.parameters())  # the model itself is untouched
+        assert all(type(m) is torch.nn.Linear for m in model.backbone.blocks.modules()
+                   if isinstance(m, torch.nn.Linear))
+    # the int8 masked transformer's logits stay close to float32's (here: random weights, a half-masked input)
+    cond = pipe.condition(*PROMPTS)
+    ids = torch.randint(0, pipe.transformer.config.num_tokens, (3, 10), generator=torch.Generator().manual_seed(0))
+    ids[:, ::2] = pipe.transformer.mask_id
+    valid = torch.ones(3, 10, dtype=torch.bool)
+    with torch.no_grad():
+        full = pipe.transformer.guided_logits(ids, cond, valid, 2.5)
+        int8 = pipe._runnables["transformer", "int8"].guided_logits(ids, cond, valid, 2.5)
+    err = (int8 - full).abs()
+    assert 0 < err.max() < 0.1 * full.std()  # int8 products (not the float32 ones), 2.5x guided
+    assert (int8.argmax(-1) == full.argmax(-1)).float().mean() >= 0.9
+
+
+def test_precision_errors(pipe, tok):
+    with pytest.raises(ValueError, match="unknown precision 'fp16'; choose one of fp32, bf16, int8"):
+        pipe.generate(*PROMPTS, lengths=[40, 30, 24], precision="fp16")
+    with pytest.raises(ValueError, match="int8 runs on a CPU only.*use bf16"):
+        check_precision("int8", torch.device("cuda"))
+    mask, res = _models(tok)
+    compiled = T2MPipeline(tok, mask, res, device="cpu", compile=True)
+    with pytest.raises(ValueError, match="int8 does not combine with compiling"):
+        compiled.generate(*PROMPTS, lengths=[40, 30, 24], precision="int8")
 
 
 def test_compiled_transformers_give_the_eager_logits_and_codes(tok, monkeypatch):
@@ -582,11 +618,11 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
     write_dataset(tmp_path / "eval_data", clips, {"train": [c.id for c in clips[:4]],
                                                   "test": [c.id for c in clips[4:]]}, HUMANML22)  # 32: one batch
     eval_t2m.main(["--data", str(tmp_path / "eval_data"), "--repeats", "2", "--mm-prompts", "0", "--guidance", "3",
-                   "--temperature", "0.5", "--out", str(tmp_path / "eval")] + models[:6])
+                   "--temperature", "0.5", "--seed", "4", "--out", str(tmp_path / "eval")] + models[:6])
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["generated"]["sampling"] == {"guidance": 3.0, "res_guidance": 1.0, "steps": 10,
-                                               "temperature": 0.5, "bf16": False}
-    assert "generated with guidance 3, residual guidance 1, 10 steps, temperature 0.5, split test" in \
+                                               "temperature": 0.5, "precision": "fp32"}
+    assert "generated with guidance 3, residual guidance 1, 10 steps, temperature 0.5, seed 4, split test" in \
         (tmp_path / "eval.md").read_text()
 
 

@@ -19,6 +19,7 @@ import torch
 
 from models.bundled import FILES
 from models.checkpoint import CheckpointError, weights_digest
+from models.layers import int8_blocks
 from models.mask_transformer.backbone import encode_condition
 from models.mask_transformer.body_estimator import BodyEstimator
 from models.mask_transformer.length_estimator import LengthEstimator
@@ -76,6 +77,22 @@ RES_GUIDANCE = 1.0
 STEPS = 10
 TEMPERATURE = 1.0
 TOPK = 0.1
+# Inference precisions. "bf16": bfloat16 weights for the text encoder, the transformers and the tokenizer's decoder
+# (fast on CPUs with bfloat16 matmuls: AVX-512 BF16, AMX; and on GPUs). "int8": the transformers' blocks run int8
+# matrix products (int8_blocks; CPUs only), the text encoder and the decoder as with "bf16". On the 2-core
+# AVX-512 BF16 CPU of bench/t2m_speed.py, int8 took 0.85x of bf16's time at MoMask's size (batch 1 and 32); at the
+# bundled models' smaller size it was no faster (BENCHMARKS.md, "Precisions").
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def check_precision(precision: str, device: torch.device, compile: bool = False) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError(f"precision int8 runs on a CPU only (torch's dynamic int8 kernels are CPU kernels); on "
+                         f"{device.type} use bf16")
+    if precision == "int8" and compile:
+        raise ValueError("precision int8 does not combine with compiling (--compile): choose one")
 
 
 def top_k_filter(logits: torch.Tensor, ratio: float) -> torch.Tensor:
@@ -117,7 +134,7 @@ class T2MPipeline:
         if compile and self.device.type == "cpu" and not any(map(shutil.which, ("g++", "c++", "clang++"))):
             raise ValueError("compile=True (--compile) needs a C++ compiler on a CPU (g++ or clang++); install one, "
                              "or run without compiling")
-        self._runnables: dict[tuple[str, bool], torch.nn.Module] = {}  # inference copies, made when first asked
+        self._runnables: dict[tuple[str, str], torch.nn.Module] = {}  # inference copies, made when first asked
         self._check_pair()
         self.spec = tokenizer.spec
         self.unit = tokenizer.frames_per_token
@@ -166,12 +183,12 @@ class T2MPipeline:
                               **kw)
 
     # ---- helpers ------------------------------------------------------------------------------------------------
-    def condition(self, texts: list[str], species: list[str], genders: list[str], bf16: bool = False
+    def condition(self, texts: list[str], species: list[str], genders: list[str], precision: str = "fp32"
                   ) -> dict[str, torch.Tensor]:
-        """The transformers' condition; `bf16` encodes the texts with a bfloat16 copy of the text encoder (float32
-        embeddings either way)."""
+        """The transformers' condition; a precision other than fp32 encodes the texts with a bfloat16 copy of the
+        text encoder (float32 embeddings either way)."""
         # the copy keeps its own, bfloat16-made embeddings
-        encoder = self._bf16_copy("text", lambda run: run.clear_cache()) if bf16 else self.text
+        encoder = self._bf16_copy("text", lambda run: run.clear_cache()) if precision != "fp32" else self.text
         return encode_condition(self.transformer.config, lambda t: encoder(t).float(), texts, species, genders,
                                 words=encoder.words)  # float32 features either way
 
@@ -214,36 +231,36 @@ class T2MPipeline:
 
     def _bf16_copy(self, name: str, finish=None) -> torch.nn.Module:
         """A bfloat16 copy of the model `name`, made once (`finish(copy)` adjusts it then)."""
-        if (name, True) not in self._runnables:
+        if (name, "bf16") not in self._runnables:
             run = copy.deepcopy(getattr(self, name)).to(torch.bfloat16)
             if finish is not None:
                 finish(run)
-            self._runnables[name, True] = run
-        return self._runnables[name, True]
+            self._runnables[name, "bf16"] = run
+        return self._runnables[name, "bf16"]
 
-    def _runnable(self, name: str, cond: dict[str, torch.Tensor], bf16: bool):
-        """The model `name` and the condition to give it: as loaded, or a copy made once, with bfloat16 weights
-        (bf16) and compiled (self.compile). Casting the weights once, rather than autocast casting them at every
-        call, is what makes bfloat16 pay at inference on a CPU."""
+    def _runnable(self, name: str, cond: dict[str, torch.Tensor], precision: str):
+        """The transformer `name` and the condition to give it: as loaded, or a copy made once, with bfloat16
+        weights (bf16) or int8 blocks (int8), and compiled (self.compile). Casting the weights once, rather than
+        autocast casting them at every call, is what makes bfloat16 pay at inference on a CPU."""
         model = getattr(self, name)
-        if bf16:
+        if precision == "bf16":
             cond = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in cond.items()}
-        if not (bf16 or self.compile):
+        if precision == "fp32" and not self.compile:
             return model, cond
-        if (name, bf16) not in self._runnables:
-            run = copy.deepcopy(model)
-            if bf16:
+        if (name, precision) not in self._runnables:
+            run = int8_blocks(model) if precision == "int8" else copy.deepcopy(model)
+            if precision == "bf16":
                 run.to(torch.bfloat16)
             if self.compile:  # the copy's weights never change: inlined as constants ("freezing")
                 run.forward = torch.compile(run.forward, options={"freezing": True})
-            self._runnables[name, bf16] = run
-        return self._runnables[name, bf16], cond
+            self._runnables[name, precision] = run
+        return self._runnables[name, precision], cond
 
     # ---- decoding ---------------------------------------------------------------------------------------------------
     def _base_codes(self, cond, n_tokens: torch.Tensor, keep: torch.Tensor, generators, steps: int, guidance: float,
-                    temperature: float, topk: float, bf16: bool) -> torch.Tensor:
+                    temperature: float, topk: float, precision: str) -> torch.Tensor:
         """Masked decoding of layer 0. keep (B, N): known codes (>= 0) stay; -1 marks a token to generate."""
-        m, cond = self._runnable("transformer", cond, bf16)
+        m, cond = self._runnable("transformer", cond, precision)
         B, N = keep.shape
         valid = torch.arange(N, device=self.device)[None] < n_tokens[:, None]
         open_ = valid & (keep < 0)
@@ -263,7 +280,7 @@ class T2MPipeline:
         return ids.masked_fill(~valid, -1)
 
     def _residual_codes(self, cond, base: torch.Tensor, keep: torch.Tensor | None, generators, guidance: float,
-                        temperature: float, topk: float, bf16: bool) -> torch.Tensor:
+                        temperature: float, topk: float, precision: str) -> torch.Tensor:
         """Layers 1..Q-1, one pass each. keep (B, N, Q): where >= 0 those codes stay."""
         Q = self.tokenizer.config.num_quantizers
         B, N = base.shape
@@ -272,7 +289,7 @@ class T2MPipeline:
         codes[..., 0] = base
         if self.residual is None:
             return codes
-        residual, cond = self._runnable("residual", cond, bf16)
+        residual, cond = self._runnable("residual", cond, precision)
         for j in range(1, Q):
             logits = residual.guided_logits(codes, j, cond, valid, guidance)  # (B, N, K) float32
             pred = sample(top_k_filter(logits, topk), temperature, generators, self.transformer.config.max_tokens)
@@ -282,15 +299,15 @@ class T2MPipeline:
         return codes
 
     def _decode(self, codes: torch.Tensor, species, genders, body: torch.Tensor | None = None,
-                bf16: bool = False) -> torch.Tensor:
+                precision: str = "fp32") -> torch.Tensor:
         """(B, N, Q) codes (-1 padding; layers of -1 are left out) -> (B, N * unit, D) unnormalised features.
         `body` (B, J-1), the tokenizer's body condition, keeps a source's proportions (None: the species' own).
-        `bf16` decodes with a bfloat16 copy of the tokenizer whose output layer stays float32 (the features would
-        otherwise be rounded to bfloat16's 8-bit mantissa; see the tokenizer's Decoder)."""
+        A precision other than fp32 decodes with a bfloat16 copy of the tokenizer whose output layer stays float32
+        (the features would otherwise be rounded to bfloat16's 8-bit mantissa; see the tokenizer's Decoder)."""
         cond = self.tok_text(condition_texts(list(species), list(genders)))
         mask = (codes[..., 0] >= 0).repeat_interleave(self.unit, dim=1)
         tokenizer = self.tokenizer
-        if bf16:
+        if precision != "fp32":
             tokenizer = self._bf16_copy("tokenizer", lambda run: run.decoder.conv_out.float())
             cond = cond.to(torch.bfloat16)
         return self.tokenizer.denormalize(tokenizer.decode(codes, cond, mask=mask, body=body).float())
@@ -301,11 +318,11 @@ class T2MPipeline:
                  lengths: list[int | float | str | None] | None = None, seed: int = 0,
                  seeds: list[int] | None = None, guidance: float = GUIDANCE,
                  res_guidance: float = RES_GUIDANCE, steps: int = STEPS, temperature: float = TEMPERATURE,
-                 topk: float = TOPK, bf16: bool = False, timings: dict[str, float] | None = None) -> list[Motion]:
+                 topk: float = TOPK, precision: str = "fp32", timings: dict[str, float] | None = None
+                 ) -> list[Motion]:
         """One motion per text. `lengths[k]` in frames, or seconds as "6s"; None -> the length estimator.
-        Sample k draws from a generator seeded with seeds[k] (default seed + k). `bf16` runs the text encoder, the
-        transformers and the tokenizer's decoder with bfloat16 weights (its output layer stays float32); `timings`,
-        when given, receives the seconds spent in each stage."""
+        Sample k draws from a generator seeded with seeds[k] (default seed + k). `precision`: see PRECISIONS;
+        `timings`, when given, receives the seconds spent in each stage."""
         B = len(texts)
         if B == 0:
             raise ValueError("nothing to generate: no texts")
@@ -315,6 +332,7 @@ class T2MPipeline:
         seeds = list(seeds) if seeds is not None else [seed + k for k in range(B)]
         if len(seeds) != B:
             raise ValueError(f"got {len(seeds)} seeds for {B} texts")
+        check_precision(precision, self.device, self.compile)
         generators = [torch.Generator().manual_seed(s) for s in seeds]
         lengths = list(lengths) if lengths is not None else [None] * B
         if len(lengths) != B:
@@ -322,7 +340,7 @@ class T2MPipeline:
         frames = [None if n is None else self.frames_from(n) for n in lengths]
         clock = _Clock(timings, self.device)
         with clock("text"):
-            cond = self.condition(texts, species, genders, bf16)
+            cond = self.condition(texts, species, genders, precision)
         todo = [k for k, f in enumerate(frames) if f is None]
         if todo:
             with clock("length"):
@@ -333,11 +351,11 @@ class T2MPipeline:
         n_tokens = torch.tensor([math.ceil(f / self.unit) for f in frames], device=self.device)
         keep = torch.full((B, int(n_tokens.max())), -1, dtype=torch.long, device=self.device)
         with clock("mask_transformer"):
-            base = self._base_codes(cond, n_tokens, keep, generators, steps, guidance, temperature, topk, bf16)
+            base = self._base_codes(cond, n_tokens, keep, generators, steps, guidance, temperature, topk, precision)
         with clock("residual_transformer"):
-            codes = self._residual_codes(cond, base, None, generators, res_guidance, temperature, topk, bf16)
+            codes = self._residual_codes(cond, base, None, generators, res_guidance, temperature, topk, precision)
         with clock("decode"):
-            feats = self._decode(codes, species, genders, self.estimate_bodies(cond, species, genders), bf16)
+            feats = self._decode(codes, species, genders, self.estimate_bodies(cond, species, genders), precision)
         out = []
         for k in range(B):
             f = feats[k, : frames[k]].double()
@@ -349,7 +367,7 @@ class T2MPipeline:
     def edit(self, features: np.ndarray, text: str, species: str, gender: str, start: int, end: int,
              seed: int = 0, guidance: float = GUIDANCE, res_guidance: float = RES_GUIDANCE, steps: int = STEPS,
              temperature: float = TEMPERATURE, topk: float = TOPK, boundary: int = 8, anchor: str = "world",
-             bf16: bool = False) -> Motion:
+             precision: str = "fp32") -> Motion:
         """Regenerate frames [start, end) of a motion (features (T, D), unnormalised) from `text`, keeping the rest.
 
         The tokens covering the span are masked and decoded given the kept tokens around them; the decoded span is
@@ -371,6 +389,7 @@ class T2MPipeline:
             raise ValueError(f"the blending boundary must be 0-8 frames, got {boundary}")
         if anchor not in ("world", "pose"):
             raise ValueError(f"anchor must be 'world' or 'pose', got {anchor!r}")
+        check_precision(precision, self.device, self.compile)
         if T > self.max_frames:
             raise ValueError(f"the source has {T} frames, more than this model's {self.max_frames}")
         unit = self.unit
@@ -382,12 +401,13 @@ class T2MPipeline:
         keep = src_codes.clone()
         keep[:, a_tok:b_tok] = -1
         generators = [torch.Generator().manual_seed(seed)]
-        cond = self.condition([text], [species], [gender], bf16)
+        cond = self.condition([text], [species], [gender], precision)
         n_tokens = torch.tensor([n_tok], device=self.device)
-        base = self._base_codes(cond, n_tokens, keep[..., 0], generators, steps, guidance, temperature, topk, bf16)
-        codes = self._residual_codes(cond, base, keep, generators, res_guidance, temperature, topk, bf16)
+        base = self._base_codes(cond, n_tokens, keep[..., 0], generators, steps, guidance, temperature, topk,
+                                precision)
+        codes = self._residual_codes(cond, base, keep, generators, res_guidance, temperature, topk, precision)
         # the regenerated span keeps the source's proportions, so that it blends into the kept frames
-        gen = self._decode(codes, [species], [gender], self.tokenizer.body_of(xt), bf16)[0, :T].double().cpu()
+        gen = self._decode(codes, [species], [gender], self.tokenizer.body_of(xt), precision)[0, :T].double().cpu()
         src = torch.from_numpy(x).double()
         w = torch.zeros(T, dtype=torch.float64)  # weight of the generated motion per frame
         w[start:end] = 1
