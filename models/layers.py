@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -141,8 +142,6 @@ def int8_blocks(model: nn.Module) -> nn.Module:
     torch marks its eager quantization API deprecated in favour of torchao, whose eager int8 linear ran 2-5x slower
     than a bfloat16 one on the 2-core AVX-512 BF16 CPU we measure on (torchao 0.18); this one runs 1.5-1.8x faster
     than bfloat16 there (transformer-sized products, 52-1664 rows). So it stays, with its warnings silenced."""
-    import warnings
-
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     run = copy.deepcopy(model).float().eval()
