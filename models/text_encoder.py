@@ -283,6 +283,8 @@ class CaptionBank:
     are kept in float16 (about 13 KB per caption of 17 MiniLM tokens).
     """
 
+    TEXT_CHUNK, WORD_CHUNK = 512, 256  # texts per pass of the encoder (word features are padded per pass)
+
     def __init__(self, kind: str, path: str | None = None, cache_dir: str | Path | None = None):
         self.kind, self.path, self.cache_dir = kind, encoder_path(kind, path), cache_dir
         self.encoder = load_text_encoder(kind, path=path)
@@ -300,10 +302,10 @@ class CaptionBank:
     def preload(self, texts: list[str], words: list[str] | None = None) -> None:
         """Fill the bank with the sentence embeddings of `texts` and the word features of `words`, from the cache
         files or by encoding (then writing the files). A text that needs both is encoded once for both."""
-        fills = {"text": (self.table, texts, self.encoder, 512),  # table, texts wanted, encode, chunk
-                 "words": (self.word_table, words or [], self._word_rows, 256)}
+        fills = {"text": (self.table, texts, self._fill_texts),  # table, texts wanted, fill
+                 "words": (self.word_table, words or [], self._fill_words)}
         pending = {}  # what -> (texts to encode, cache file)
-        for what, (table, wanted, _, _) in fills.items():
+        for what, (table, wanted, _) in fills.items():
             unique = sorted(set(wanted) - set(table))
             file = self._file(what, unique)
             if file is not None and file.is_file():
@@ -313,14 +315,21 @@ class CaptionBank:
                     continue
             pending[what] = (unique, file)
         if len(pending) == 2:
-            self._fill(self.table, sorted(set(pending["text"][0]) & set(pending["words"][0])), self._both_rows, 256)
+            both = sorted(set(pending["text"][0]) & set(pending["words"][0]))
+            self._fill(self.table, both, self._both_rows, self.WORD_CHUNK)
         for what, (unique, file) in pending.items():
-            table, _, encode, chunk = fills[what]
-            self._fill(table, unique, encode, chunk)  # encodes what is still missing
+            table, _, fill = fills[what]
+            fill(unique)  # encodes what is still missing
             if file is not None:
                 buf = io.BytesIO()
                 torch.save([table[t].cpu() for t in unique], buf)
                 atomic_write_bytes(file, buf.getvalue())
+
+    def _fill_texts(self, texts: list[str]) -> None:
+        self._fill(self.table, texts, self.encoder, self.TEXT_CHUNK)
+
+    def _fill_words(self, texts: list[str]) -> None:
+        self._fill(self.word_table, texts, self._word_rows, self.WORD_CHUNK)
 
     def _word_rows(self, part: list[str]) -> list[torch.Tensor]:
         return [f.cpu().half() for f in self.encoder.with_words(part)[1]]
@@ -332,12 +341,12 @@ class CaptionBank:
         return emb
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
-        self._fill(self.table, texts, self.encoder, 512)
+        self._fill_texts(texts)
         return torch.stack([self.table[t] for t in texts])
 
     def words(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (B, L, dim) float32 word features padded to the longest text, (B, L) True on real tokens."""
-        self._fill(self.word_table, texts, self._word_rows, 256)
+        self._fill_words(texts)
         return pad_words([self.word_table[t] for t in texts])
 
     @staticmethod
