@@ -5,9 +5,10 @@
     python app.py --animals runs/bundle_a --people runs/bundle_p --out-root outputs/app
 
 Text to motion: a prompt, a species (any name; "human" uses the people models), a gender, a length (empty: the
-model's length estimator; frames "120" or seconds "6s"), a seed, the guidance scale and 1-4 samples -> a video and
-joints .npy, features .npy and .bvh files per sample. Lifting: a COCO-17 keypoints JSON as detectors write it, or a
-(T, J, 2|3) .npy -> a 3D video, the lifted joints .npy and a .bvh.
+model's length estimator; frames "120" or seconds "6s"), a seed, the guidance scale, the precision (float32,
+bfloat16, or int8 on a CPU) and 1-4 samples -> a video and joints .npy, features .npy and .bvh files per sample.
+Lifting: a COCO-17 keypoints JSON as detectors write it, or a (T, J, 2|3) .npy -> a 3D video, the lifted joints .npy
+and a .bvh.
 
 Each request writes into its own folder under --out-root. Nothing is fetched from the internet: analytics, gradio's
 update check and share links are off, and the theme uses the fonts gradio ships.
@@ -33,7 +34,7 @@ from lift import choose_lifter, lift_keypoints
 from models import bundled
 from models.checkpoint import CheckpointError
 from models.lifter import Lifter
-from models.mask_transformer.pipeline import GUIDANCE, T2MPipeline
+from models.mask_transformer.pipeline import GUIDANCE, PRECISIONS, T2MPipeline
 from models.text_encoder import TEXT_ENCODER_PATH_HELP
 from utils.bvh import write_bvh
 from utils.features import joints_to_features
@@ -48,6 +49,8 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 MAX_SAMPLES = 4
 SPECIES_CHOICES = [*SPECIES, bundled.HUMAN]
+PRECISION_LABELS = {"fp32": "float32", "bf16": "bfloat16", "int8": "int8 (CPU)"}
+PRECISION_CHOICES = [(PRECISION_LABELS[p], p) for p in PRECISIONS]
 LAYOUTS = {"auto": "auto: COCO-17 for a JSON file, the lifter's own order for .npy",
            "coco17": "COCO-17 (converted to the lifter's h36m17)",
            "native": "the lifter's own order (h36m17 for people, animo30 for animals)"}
@@ -78,6 +81,7 @@ class ZooApp:
     device: str | None = None
     keep: int = 200  # request folders kept under out_root; older ones are deleted, so a long-running server stays small
     text_encoder_path: str | None = None  # for models that read text with clip or mpnet (see TEXT_ENCODER_PATH_HELP)
+    precision: str = "fp32"  # the page's initial choice (PRECISIONS)
     _pipelines: dict[Path, T2MPipeline] = field(default_factory=dict, repr=False)
     _lifters: dict[Path, Lifter] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -117,7 +121,7 @@ class ZooApp:
         return folder
 
     def generate(self, text: str, species: str, gender: str, length: str | None = None, seed: int = 0,
-                 guidance: float = GUIDANCE, num_samples: int = 1) -> list[Sample]:
+                 guidance: float = GUIDANCE, num_samples: int = 1, precision: str = "fp32") -> list[Sample]:
         """Sample k uses seed + k. Raises ValueError (or CheckpointError) with a message for the user."""
         text, species, gender = (text or "").strip(), (species or "").strip().lower(), (gender or "").strip()
         if not text:
@@ -134,12 +138,12 @@ class ZooApp:
         n, seed = int(num_samples), int(seed)
         pipe = self.pipeline(species)
         motions = pipe.generate([text] * n, [species] * n, [gender] * n, [length] * n,
-                                seeds=[seed + k for k in range(n)], guidance=float(guidance))
+                                seeds=[seed + k for k in range(n)], guidance=float(guidance), precision=precision)
         out = self.request_folder("t2m")
         samples = []
         for k, m in enumerate(motions):
             folder = write_motion(m, out / f"{k}_{slug(text)}", pipe.spec, video=True,
-                                  extra={"guidance": float(guidance)})
+                                  extra={"guidance": float(guidance), "precision": precision})
             # downloads land side by side in the browser's download folder: name them by species and seed
             stem = f"{slug(species, 20)}_seed{m.seed}"
             files = []
@@ -187,11 +191,11 @@ def user_error(e: Exception) -> gr.Error:
     return gr.Error(html.escape(str(e), quote=False), print_exception=False)
 
 
-def on_generate(app: ZooApp, text, species, gender, length, seed, guidance, num_samples) -> list:
+def on_generate(app: ZooApp, text, species, gender, length, seed, guidance, num_samples, precision) -> list:
     """-> [video, files] per sample slot, then the status line."""
     t0 = time.perf_counter()
     try:
-        samples = app.generate(text, species, gender, length, seed, guidance, num_samples)
+        samples = app.generate(text, species, gender, length, seed, guidance, num_samples, precision)
     except ValueError as e:  # CheckpointError and KeypointError are ValueErrors too
         raise user_error(e) from None
     updates = []
@@ -201,7 +205,7 @@ def on_generate(app: ZooApp, text, species, gender, length, seed, guidance, num_
         updates += [gr.update(value=str(s.video) if s else None, visible=s is not None),
                     gr.update(value=[str(f) for f in s.files] if s else None, label=label, visible=s is not None)]
     status = (f"{len(samples)} motion(s) of *{html.escape(text.strip())}* ({species.strip()} {gender}) "
-              f"in {time.perf_counter() - t0:.1f} s")
+              f"in {time.perf_counter() - t0:.1f} s ({precision})")
     unfamiliar = app.pipeline(species.strip().lower()).unfamiliar_words(text)
     if unfamiliar:
         status += (f"  \nThe model never saw *{html.escape(', '.join(unfamiliar))}* in training: the motion may not "
@@ -238,6 +242,9 @@ def build_demo(app: ZooApp) -> gr.Blocks:
                                          info="classifier-free guidance; 1 = none", elem_id="t2m-guidance")
                     num_samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Samples",
                                             info="sample k uses seed + k", elem_id="t2m-samples")
+                    precision = gr.Radio(PRECISION_CHOICES, value=app.precision, label="Precision",
+                                         info="bfloat16 and int8 are faster on CPUs with bfloat16 matmuls; "
+                                              "int8 runs on a CPU only", elem_id="t2m-precision")
                     generate = gr.Button("Generate", variant="primary", elem_id="t2m-generate")
                     status = gr.Markdown(elem_id="t2m-status")
                 with gr.Column(scale=3):
@@ -252,7 +259,7 @@ def build_demo(app: ZooApp) -> gr.Blocks:
                                                 gr.File(label=f"sample {k + 1}", file_count="multiple",
                                                         visible=k == 0, interactive=False, elem_id=f"t2m-files-{k}")]
             generate.click(lambda *a: on_generate(app, *a), [text, species, gender, length, seed, guidance,
-                                                               num_samples], outputs + [status])
+                                                               num_samples, precision], outputs + [status])
         with gr.Tab("Lifting", id="lift"):
             with gr.Row():
                 with gr.Column():
@@ -306,10 +313,13 @@ def main(argv=None) -> None:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when present)")
     p.add_argument("--text-encoder-path", help=TEXT_ENCODER_PATH_HELP)
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="the page's initial precision (each request can choose; see gen_t2m.py --help)")
     args = p.parse_args(argv)
     if args.keep < 1:
         raise SystemExit(f"error: --keep must be at least 1, got {args.keep}")
-    app = ZooApp(folders_from(args), Path(args.out_root), args.device, args.keep, args.text_encoder_path)
+    app = ZooApp(folders_from(args), Path(args.out_root), args.device, args.keep, args.text_encoder_path,
+                 args.precision)
     launch(build_demo(app), app, args.host, args.port)
 
 

@@ -81,7 +81,7 @@ def main(argv=None) -> None:
                       anchor=args.anchor, **decoding_kwargs(args))
         folder = write_motion(m, Path(args.out), pipe.spec, not args.no_video,
                               {"edited_span": [a, b], "boundary": args.boundary, "anchor": args.anchor,
-                               "source": str(src), "unfamiliar_words": unfamiliar})
+                               "source": str(src), **decoding_kwargs(args), "unfamiliar_words": unfamiliar})
     except (CheckpointError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"{folder}: frames {a}-{b} of {len(x)} regenerated as {args.text!r} ({species} {gender})")

@@ -194,8 +194,7 @@ def main(argv=None) -> None:
                 secs = time.perf_counter() - t0
                 for (j, _), m in zip(chunk, motions):
                     folder = write_motion(m, out / f"{j:02d}_{slug(m.text)}", pipe.spec, not args.no_video,
-                                          {"guidance": args.guidance, "steps": args.steps,
-                                           "unfamiliar_words": unfamiliar[m.text]})
+                                          {**decoding_kwargs(args), "unfamiliar_words": unfamiliar[m.text]})
                     print(f"{folder}: {m.species} {m.gender}, {len(m.features) / pipe.spec.fps:.1f} s, "
                           f"seed {m.seed} - {m.text}")
                 print(f"generated {len(chunk)} motion(s) in {secs:.2f} s")

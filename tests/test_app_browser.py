@@ -18,7 +18,8 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from app import ZooApp, build_demo, folders_from, launch, on_generate, on_lift
+from app import PRECISION_CHOICES, ZooApp, build_demo, folders_from, launch, on_generate, on_lift
+from models.mask_transformer.pipeline import PRECISIONS
 
 # gradio 6.31's queue keeps its local event statistics with pandas calls that pandas 3 deprecates
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")
@@ -64,7 +65,7 @@ def zoo_app(tmp_path_factory) -> ZooApp:
 
 # ---- the python functions behind the page -----------------------------------------------------------------------
 def test_generate_returns_files_that_exist(zoo_app):
-    updates = on_generate(zoo_app, PROMPT, "dog", "female", "2s", 5, 4.0, 2)
+    updates = on_generate(zoo_app, PROMPT, "dog", "female", "2s", 5, 4.0, 2, "fp32")
     videos, files = updates[0:-1:2], updates[1:-1:2]
     assert [v["visible"] for v in videos] == [True, True, False, False]
     for k in range(2):
@@ -73,22 +74,41 @@ def test_generate_returns_files_that_exist(zoo_app):
         assert np.load(joints).shape == (FRAMES, 30, 3)
         assert np.load(feats).shape == (FRAMES, 359)
         assert bvh.read_text().startswith("HIERARCHY")
-    assert "2 motion(s)" in updates[-1] and "never saw" not in updates[-1]
+        meta = json.loads((joints.parent / "prompt.json").read_text())
+        assert (meta["seed"], meta["guidance"], meta["precision"]) == (5 + k, 4.0, "fp32")
+    assert "2 motion(s)" in updates[-1] and "(fp32)" in updates[-1] and "never saw" not in updates[-1]
     # words the bundled animal model never saw in training are named under the motions
-    status = on_generate(zoo_app, "a dog zooms along", "dog", "male", "2s", 0, 2.5, 1)[-1]
+    status = on_generate(zoo_app, "a dog zooms along", "dog", "male", "2s", 0, 2.5, 1, "fp32")[-1]
     assert "The model never saw *zooms* in training" in status
     assert Path(files[1]["value"][0]).name == "dog_seed6_joints.npy"
     assert zoo_app.pipeline("cat") is zoo_app.pipeline("dog")  # loaded once per checkpoint folder
 
 
-@pytest.mark.parametrize("text, length, message", [
-    ("   ", "2s", "prompt is empty"),
-    (PROMPT, "two seconds", "neither frames (120) nor seconds (6s)"),
-    (PROMPT, "900", "outside this model's range"),
+def test_precisions_on_the_page_are_the_pipelines(zoo_app):
+    assert [value for _, value in PRECISION_CHOICES] == list(PRECISIONS)
+    int8 = on_generate(zoo_app, PROMPT, "dog", "female", "2s", 5, 4.0, 1, "int8")
+    meta = json.loads((Path(int8[1]["value"][0]).parent / "prompt.json").read_text())
+    assert meta["precision"] == "int8" and "(int8)" in int8[-1]
+    assert np.isfinite(np.load(int8[1]["value"][0])).all()
+    # the request ran the pipeline's int8 copies of both transformers
+    assert {("transformer", "int8"), ("residual", "int8")} <= set(zoo_app.pipeline("dog")._runnables)
+
+
+def test_the_pages_first_precision_is_the_apps(tmp_path):
+    demo = build_demo(ZooApp({}, tmp_path, precision="bf16"))
+    [radio] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "t2m-precision"]
+    assert radio.value == "bf16"
+
+
+@pytest.mark.parametrize("text, length, precision, message", [
+    ("   ", "2s", "fp32", "prompt is empty"),
+    (PROMPT, "two seconds", "fp32", "neither frames (120) nor seconds (6s)"),
+    (PROMPT, "900", "fp32", "outside this model's range"),
+    (PROMPT, "2s", "fp16", "unknown precision 'fp16'; choose one of fp32, bf16, int8"),
 ])
-def test_user_errors_are_gradio_errors(zoo_app, text, length, message):
+def test_user_errors_are_gradio_errors(zoo_app, text, length, precision, message):
     with pytest.raises(gr.Error) as e:
-        on_generate(zoo_app, text, "dog", "male", length, 0, 4.0, 1)
+        on_generate(zoo_app, text, "dog", "male", length, 0, 4.0, 1, precision)
     assert message in e.value.message
 
 
@@ -206,8 +226,12 @@ def test_generate_in_the_browser(server, browser, tmp_path):
 
     text.send_keys(PROMPT)
     browser.find_element(By.CSS_SELECTOR, "#t2m-length textarea, #t2m-length input").send_keys("2s")
+    int8 = next(el for el in browser.find_elements(By.CSS_SELECTOR, "#t2m-precision label")
+                if el.text.strip() == "int8 (CPU)")
+    int8.click()
     generate.click()
     video = wait_for(browser, "#t2m-video-0 video", RESULT_TIMEOUT, attr="src")
+    wait_for(browser, "#t2m-status", PAGE_TIMEOUT, text="(int8)")  # the request ran with the precision chosen
     assert fetch(video.get_attribute("src"))[4:8] == b"ftyp"  # an mp4, served
     wait_for(browser, "#t2m-files-0 a[href]", PAGE_TIMEOUT)
     links = {a.get_attribute("href").rsplit("/", 1)[-1]: a.get_attribute("href")
@@ -241,7 +265,7 @@ def test_lift_in_the_browser(server, browser, tmp_path):
     joints = next(a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#lift-files a[href]")
                   if a.get_attribute("href").endswith("_joints.npy"))
     assert np.load(io.BytesIO(fetch(joints))).shape == (30, 22, 3)
-    browser.save_screenshot("/tmp/app_screenshot_lift.png")
+    assert browser.save_screenshot(str(tmp_path / "lift.png")) and (tmp_path / "lift.png").stat().st_size > 10_000
 
 
 def test_served_locally_without_analytics(server):

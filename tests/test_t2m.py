@@ -16,7 +16,7 @@ from models.mask_transformer.body_estimator import BodyEstimatorConfig, fit_body
 from models.mask_transformer.length_estimator import LengthEstimatorConfig, fit_length_estimator
 from models.mask_transformer.mask_transformer import T2M_CONFIGS, MaskTransformer, MaskTransformerConfig, \
     transformer_config
-from models.mask_transformer.pipeline import T2MPipeline, check_precision
+from models.mask_transformer.pipeline import GUIDANCE, RES_GUIDANCE, STEPS, TEMPERATURE, T2MPipeline, check_precision
 from models.mask_transformer.residual_transformer import ResidualTransformer, ResidualTransformerConfig
 from models.mask_transformer.scheduler import CosineMaskSchedule
 from models.text_encoder import caption_vocabulary, load_text_encoder
@@ -594,6 +594,10 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
     assert len(outs) == 4
     meta = json.loads((outs[0] / "prompt.json").read_text())
     assert (meta["species"], meta["gender"], meta["seed"]) == ("human", "female", 0)
+    # every sampling setting is kept with the motion, so that it can be made again
+    assert {k: meta[k] for k in ("guidance", "res_guidance", "steps", "temperature", "precision")} == {
+        "guidance": GUIDANCE, "res_guidance": RES_GUIDANCE, "steps": STEPS, "temperature": TEMPERATURE,
+        "precision": "fp32"}
     # "woman" never occurs in the training captions: said once per prompt, and kept with the motion
     err = capsys.readouterr().err
     assert meta["unfamiliar_words"] == ["woman"] and err.count("'woman' never occur") == 1
@@ -604,7 +608,8 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
     edit_t2m.main(["--source", str(outs[0]), "--suffix", "8", "--text", "she stops", "--no-video",
                    "--out", str(tmp_path / "edit")] + models)
     edited = np.load(tmp_path / "edit" / "features.npy")
-    assert json.loads((tmp_path / "edit" / "prompt.json").read_text())["unfamiliar_words"] == ["she", "stops"]
+    edit_meta = json.loads((tmp_path / "edit" / "prompt.json").read_text())
+    assert edit_meta["unfamiliar_words"] == ["she", "stops"] and edit_meta["precision"] == "fp32"
     said = capsys.readouterr()
     assert "'she', 'stops' never occur" in said.err and "regenerated" in said.out
     src = np.load(outs[0] / "features.npy")
