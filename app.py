@@ -34,7 +34,7 @@ from lift import choose_lifter, lift_keypoints
 from models import bundled
 from models.checkpoint import CheckpointError
 from models.lifter import Lifter
-from models.mask_transformer.pipeline import GUIDANCE, PRECISIONS, T2MPipeline
+from models.mask_transformer.pipeline import GUIDANCE, PRECISIONS, RES_GUIDANCE, STEPS, TEMPERATURE, T2MPipeline
 from models.text_encoder import TEXT_ENCODER_PATH_HELP
 from utils.bvh import write_bvh
 from utils.features import joints_to_features
@@ -137,13 +137,16 @@ class ZooApp:
         length = (length or "").strip() or None
         n, seed = int(num_samples), int(seed)
         pipe = self.pipeline(species)
+        # the page sets guidance and precision; the rest as gen_t2m.py's defaults, all kept in prompt.json
+        sampling = dict(guidance=float(guidance), res_guidance=RES_GUIDANCE, steps=STEPS, temperature=TEMPERATURE,
+                        precision=precision)
         motions = pipe.generate([text] * n, [species] * n, [gender] * n, [length] * n,
-                                seeds=[seed + k for k in range(n)], guidance=float(guidance), precision=precision)
+                                seeds=[seed + k for k in range(n)], **sampling)
         out = self.request_folder("t2m")
         samples = []
         for k, m in enumerate(motions):
             folder = write_motion(m, out / f"{k}_{slug(text)}", pipe.spec, video=True,
-                                  extra={"guidance": float(guidance), "precision": precision})
+                                  extra=sampling)
             # downloads land side by side in the browser's download folder: name them by species and seed
             stem = f"{slug(species, 20)}_seed{m.seed}"
             files = []

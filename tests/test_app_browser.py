@@ -75,7 +75,7 @@ def test_generate_returns_files_that_exist(zoo_app):
         assert np.load(feats).shape == (FRAMES, 359)
         assert bvh.read_text().startswith("HIERARCHY")
         meta = json.loads((joints.parent / "prompt.json").read_text())
-        assert (meta["seed"], meta["guidance"], meta["precision"]) == (5 + k, 4.0, "fp32")
+        assert (meta["seed"], meta["guidance"], meta["precision"], meta["steps"]) == (5 + k, 4.0, "fp32", 10)
     assert "2 motion(s)" in updates[-1] and "(fp32)" in updates[-1] and "never saw" not in updates[-1]
     # words the bundled animal model never saw in training are named under the motions
     status = on_generate(zoo_app, "a dog zooms along", "dog", "male", "2s", 0, 2.5, 1, "fp32")[-1]
