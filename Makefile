@@ -148,9 +148,9 @@ T2M_EVAL = $(if $(wildcard $(RUNS)/t2m_$(1)/model.safetensors),--transformer $(R
 
 eval-t2m-zoo:
 	$(PY) eval_t2m.py --evaluator $(RUNS)/eval_animals/model.safetensors --data $(ZOO)/animals \
-		--tokenizer $(RUNS)/vq_animals/model.safetensors $(call T2M_EVAL,animals) --out results/t2m_animals
+		--tokenizer $(RUNS)/vq_animals/model.safetensors $(call T2M_EVAL,animals) --baselines --out results/t2m_animals
 	$(PY) eval_t2m.py --evaluator $(RUNS)/eval_people/model.safetensors --data $(ZOO)/people \
-		--tokenizer $(RUNS)/vq_people/model.safetensors $(call T2M_EVAL,people) --out results/t2m_people
+		--tokenizer $(RUNS)/vq_people/model.safetensors $(call T2M_EVAL,people) --baselines --out results/t2m_people
 
 # ---- the whole chain: train every zoo model, bundle them into checkpoints/, write the eval tables ---------------
 .PHONY: train-zoo bundle eval-bundled
@@ -173,6 +173,6 @@ eval-bundled: zoo
 	$(PY) eval_lift.py --data $(ZOO)/animals --out results/bundled/eval_lift_animals
 	for d in animals people; do $(PY) eval_t2m.py --data $(ZOO)/$$d --tokenizer checkpoints/$$d/tokenizer.safetensors \
 		--transformer checkpoints/$$d/mask_transformer.safetensors \
-		--residual checkpoints/$$d/residual_transformer.safetensors --out results/bundled/t2m_$$d \
+		--residual checkpoints/$$d/residual_transformer.safetensors --baselines --out results/bundled/t2m_$$d \
 		$$(test -f checkpoints/$$d/body_estimator.safetensors && \
 		echo --body-estimator checkpoints/$$d/body_estimator.safetensors) || exit 1; done

@@ -16,7 +16,8 @@ import argparse
 import numpy as np
 
 from eval.evaluator import TextMotionEvaluator
-from eval.t2m import evaluate, generated_motions, generated_multimodality, markdown_table, real_motions
+from eval.t2m import (RetrievedMotions, evaluate, generated_motions, generated_multimodality, markdown_table,
+                      real_motions)
 from gen_t2m import add_decoding_args, decoding_kwargs
 from models import bundled
 from models.checkpoint import CheckpointError
@@ -54,6 +55,9 @@ def main(argv=None) -> None:
     p.add_argument("--text-encoder-path", help=TEXT_ENCODER_PATH_HELP)
     add_decoding_args(p)
     p.add_argument("--mm-prompts", type=int, default=100, help="prompts for MultiModality (0: skip)")
+    p.add_argument("--baselines", action="store_true",
+                   help="also score a retrieval baseline: for each item the real train motion whose caption is nearest "
+                        "(sentence embeddings), of the same species and gender")
     p.add_argument("--split", default="test")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--max-items", type=int)
@@ -84,8 +88,10 @@ def main(argv=None) -> None:
                                           text_encoder_path=args.text_encoder_path)
             sources["generated"] = generated_motions(pipe, seed=args.seed, **sampling)
         bank = CaptionBank(evaluator.config.text_encoder)
-        results = evaluate(evaluator, bank, items, sources, repeats=args.repeats,
-                           probe_items=folder.load_split("train"))
+        train = folder.load_split("train")
+        if args.baselines:
+            sources["retrieval (nearest train caption)"] = RetrievedMotions(train, bank)
+        results = evaluate(evaluator, bank, items, sources, repeats=args.repeats, probe_items=train)
         if pipe is not None and args.mm_prompts:
             results["generated"]["multimodality"] = generated_multimodality(evaluator, pipe, items, args.mm_prompts,
                                                                             seed=args.seed, **sampling)

@@ -51,6 +51,16 @@ def diversity(emb: np.ndarray, pairs: int = 300, rng: np.random.Generator | None
     return float(np.linalg.norm(emb[a] - emb[b], axis=1).mean())
 
 
+def top_k_share(d: np.ndarray, k: int) -> float:
+    """d (N, M) distances, the true match of row i in column i: the share of rows whose true match is among their k
+    nearest. Ties are broken at random, in expectation: a motion that occurs twice (a retrieval baseline can return
+    one train motion for several captions) is not a hit for every caption that matches either copy."""
+    true = d.diagonal()[:, None]
+    closer = (d < true).sum(1)
+    ties = (d == true).sum(1) - 1  # other columns exactly as near
+    return float(np.clip((k - closer) / (ties + 1), 0.0, 1.0).mean())
+
+
 def r_precision(text: np.ndarray, motion: np.ndarray, batch: int = 32, top_k: int = 3) -> tuple[np.ndarray, float]:
     """Row i of `text` matches row i of `motion`. In consecutive batches of `batch`, how often the true motion is
     among a text's k nearest (k = 1..top_k), and the mean matched distance (MM-Dist). Incomplete batches are dropped.
@@ -61,8 +71,7 @@ def r_precision(text: np.ndarray, motion: np.ndarray, batch: int = 32, top_k: in
     hits, mm = np.zeros(top_k), []
     for a in range(0, n, batch):
         d = euclidean(text[a:a + batch], motion[a:a + batch])  # (batch, batch)
-        rank = (d < d.diagonal()[:, None]).sum(1)  # how many motions beat the true one
-        hits += [(rank < k).sum() for k in range(1, top_k + 1)]
+        hits += [top_k_share(d, k) * batch for k in range(1, top_k + 1)]
         mm.append(d.diagonal())
     return hits / n, float(np.concatenate(mm).mean())
 
@@ -84,8 +93,7 @@ def multimodality(emb: np.ndarray, pairs: int = 10, rng: np.random.Generator | N
 def retrieval_recall(text: np.ndarray, motion: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
     """Text-to-motion retrieval over the whole set: R@k = share of texts whose motion ranks in the top k."""
     d = euclidean(text, motion)
-    rank = (d < d.diagonal()[:, None]).sum(1)
-    return {f"R@{k}": float((rank < k).mean()) for k in ks}
+    return {f"R@{k}": top_k_share(d, k) for k in ks}
 
 
 def mean_interval(values) -> tuple[float, float]:

@@ -1,7 +1,7 @@
 """Text-to-motion evaluation with a trained evaluator, the Guo et al. protocol.
 
 A "motion source" gives, for each test item, the motion to score: the real motion (the ceiling), the tokenizer's
-reconstruction, or (step 5) a generated motion. Each of `repeats` rounds pairs every item with one of its captions
+reconstruction, a generated motion, or a baseline: the real train motion of the nearest caption (retrieval). Each of `repeats` rounds pairs every item with one of its captions
 at random, shuffles, and measures R-precision (batch 32), MM-Dist, FID against the real motions and Diversity;
 rounds are summarised as mean and 95% interval. Also: text-to-motion retrieval over the whole set, a species
 probe (a small MLP on the evaluator's motion embedding, fitted on the train split) and the same
@@ -47,9 +47,43 @@ def generate_for(pipe, items: list[MotionItem], captions: list[str], seed: int =
 def generated_motions(pipe, batch_size: int = 32, seed: int = 0, **sampling) -> MotionSource:
     """A motion source: each item generated from one of its captions (drawn by the round's rng) by `generate_for`."""
     def source(items: list[MotionItem], rng: np.random.Generator) -> list[np.ndarray]:
-        caps = [it.captions[int(rng.integers(len(it.captions)))].text for it in items]
-        return generate_for(pipe, items, caps, seed, batch_size, **sampling)
+        return generate_for(pipe, items, drawn_captions(items, rng), seed, batch_size, **sampling)
     return source
+
+
+def drawn_captions(items: list[MotionItem], rng: np.random.Generator) -> list[str]:
+    """One caption of each item, drawn by the round's rng."""
+    return [it.captions[int(rng.integers(len(it.captions)))].text for it in items]
+
+
+def same_performer(pool: list[MotionItem], item: MotionItem) -> np.ndarray:
+    """(len(pool),) bool: the pool's items of the item's species and gender; of its species when there are none; all
+    when there are none of those either."""
+    species = np.array([it.species == item.species for it in pool])
+    both = species & np.array([it.gender == item.gender for it in pool])
+    return both if both.any() else species if species.any() else np.ones(len(pool), dtype=bool)
+
+
+class RetrievedMotions:
+    """A retrieval baseline, the generator's inputs without a generator: for each item, the real train motion whose
+    caption lies nearest the item's caption (cosine of `bank`'s sentence embeddings, before any evaluator
+    projection) among the train motions of the item's performer (`same_performer`); when several train motions have
+    that caption, one drawn by the rng."""
+
+    def __init__(self, train: list[MotionItem], bank):
+        self.train, self.bank = train, bank
+        self.owner = np.array([j for j, it in enumerate(train) for _ in it.captions])  # caption -> train item
+        self.emb = F.normalize(bank([c.text for it in train for c in it.captions]).float(), dim=-1).cpu().numpy()
+
+    def __call__(self, items: list[MotionItem], rng: np.random.Generator) -> list[np.ndarray]:
+        query = F.normalize(self.bank(drawn_captions(items, rng)).float(), dim=-1).cpu().numpy()
+        picks = []
+        for it, q in zip(items, query):
+            sim = self.emb @ q  # (C,)
+            sim[~same_performer(self.train, it)[self.owner]] = -np.inf
+            nearest = np.flatnonzero(sim >= sim.max() - 1e-6)  # a caption that several train motions share
+            picks.append(self.owner[nearest[int(rng.integers(len(nearest)))]])
+        return [self.train[j].features for j in picks]
 
 
 def generated_multimodality(evaluator: TextMotionEvaluator, pipe, items: list[MotionItem], prompts: int = 100,
@@ -162,15 +196,26 @@ def evaluate(evaluator: TextMotionEvaluator, bank, items: list[MotionItem], sour
 
 
 def markdown_table(results: dict) -> str:
-    cols = ["top1", "top2", "top3", "mm_dist", "fid", "diversity"]
+    """FID without an interval (each round scores all the items against all the real motions: it does not vary) and
+    with five decimals (embeddings of unit length keep it small); a line after the table gives it as a multiple of
+    the reconstruction's."""
+    def interval(r: dict, c: str) -> str:
+        return f"{r[c][0]:.3f} ± {r[c][1]:.3f}" if c in r else ""
+
     lines = ["| motions | R-prec top-1 | top-2 | top-3 | MM-Dist | FID | Diversity | MModality | R@1 / R@5 / R@10 "
              "| species acc |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
-        cells = [f"{r[c][0]:.3f} ± {r[c][1]:.3f}" if c in r else "" for c in cols]
+        cells = [interval(r, c) for c in ("top1", "top2", "top3", "mm_dist")]
+        cells += [f"{r['fid'][0]:.5f}" if "fid" in r else "", interval(r, "diversity")]
         cells.append(f"{r['multimodality']:.3f}" if "multimodality" in r else "")
         ret = r.get("retrieval")
         cells.append(" / ".join(f"{ret[k]:.3f}" for k in ("R@1", "R@5", "R@10")) if ret else "")
         acc = r.get("species_accuracy")
         cells.append("" if acc is None else "n/a (one species)" if np.isnan(acc) else f"{acc:.1%}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    recon = results.get("reconstruction", {}).get("fid", (0.0,))[0]
+    ratios = [f"{name} {r['fid'][0] / recon:.1f}x" for name, r in results.items()
+              if recon > 0 and "fid" in r and name not in ("real", "reconstruction")]
+    if ratios:
+        lines += ["", "FID as a multiple of the reconstruction's: " + ", ".join(ratios)]
     return "\n".join(lines)

@@ -4,7 +4,7 @@ import torch
 
 from conftest import random_motion
 from eval.evaluator import EvaluatorConfig, TextMotionEvaluator
-from eval.t2m import SpeciesProbe, evaluate, markdown_table, real_motions
+from eval.t2m import RetrievedMotions, SpeciesProbe, evaluate, markdown_table, real_motions
 from models.text_encoder import CaptionBank
 from utils.dataset import Caption, MotionItem
 from utils.features import joints_to_features
@@ -48,3 +48,23 @@ def test_guo_protocol_runs_end_to_end_on_a_tiny_evaluator():
     assert set(real["retrieval"]) == {"R@1", "R@5", "R@10"} and 0 <= real["species_accuracy"] <= 1
     assert "shuffled captions (real motions)" in r
     assert "| real |" in markdown_table(r)
+
+
+def _item(key, species, gender, caption, T=20, seed=0):
+    feats, _ = joints_to_features(random_motion(ANIMO30, T=T, seed=seed), ANIMO30)
+    return MotionItem(key, key, feats, [Caption(caption)], species, gender)
+
+
+def test_retrieval_baseline_gives_the_motion_of_the_nearest_caption_among_the_same_performers():
+    train = [_item("t0", "dog", "male", "a dog walks forward", seed=0),
+             _item("t1", "cat", "male", "a dog walks forward", seed=1),  # the same words, another species
+             _item("t2", "dog", "male", "a dog lies down to sleep", seed=2),
+             _item("t3", "dog", "juvenile", "a puppy jumps up and down", seed=3)]
+    source = RetrievedMotions(train, CaptionBank("minilm"))
+    items = [_item("q0", "dog", "male", "a dog strolls forwards"),
+             _item("q1", "cat", "male", "a cat goes to sleep"),  # the only male cat walks
+             _item("q2", "dog", "female", "the dog hops in place"),  # no female dog: any dog
+             _item("q3", "horse", "male", "a horse lies down")]  # no horse at all: any clip
+    got = source(items, np.random.default_rng(0))
+    assert [next(t.key for t in train if t.features is g) for g in got] == ["t0", "t1", "t3", "t2"]
+

@@ -34,6 +34,19 @@ def test_r_precision_perfect_and_random():
         r_precision(e[:10], e[:10])
 
 
+def test_a_motion_that_occurs_several_times_is_not_a_hit_for_every_caption():
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=(32, 8))
+    top, _ = r_precision(text, np.zeros((32, 8)))  # one motion for every caption: ties, broken at random
+    assert top == pytest.approx([1 / 32, 2 / 32, 3 / 32])
+    text[1] = text[0] + 0.01
+    motion = text.copy()
+    motion[1] = motion[0]  # texts 0 and 1 find two copies of one motion nearest: each a hit half the time
+    top, _ = r_precision(text, motion)
+    assert top[0] == pytest.approx(31 / 32) and top[1] == pytest.approx(1.0)
+    assert retrieval_recall(text, motion)["R@1"] == pytest.approx(31 / 32)
+
+
 def test_mm_dist_and_diversity_by_hand():
     text = np.zeros((32, 2))
     motion = np.zeros((32, 2))

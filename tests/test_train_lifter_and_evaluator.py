@@ -98,13 +98,16 @@ def test_evaluator_learns_to_match_captions_and_eval_t2m_reports(people_folder, 
     assert (predicted == truth).float().mean() >= 0.8
 
     r = _run("eval_t2m.py", "--evaluator", tmp_path / "ev" / "model.safetensors", "--data", people_folder,
-             "--repeats", 3, "--out", tmp_path / "t2m")
+             "--repeats", 3, "--baselines", "--out", tmp_path / "t2m")
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "t2m.json").read_text())
     real = report["real"]
     assert 0 <= real["top1"][0] <= real["top2"][0] <= real["top3"][0] <= 1
     assert real["fid"][0] == pytest.approx(0.0, abs=1e-6)  # real motions against themselves
     assert set(real["retrieval"]) == {"R@1", "R@5", "R@10"} and "shuffled captions (real motions)" in report
+    # the retrieval baseline: train motions of the same caption, as near their captions as the real ones
+    retrieval = report["retrieval (nearest train caption)"]
+    assert retrieval["fid"][0] > 0 and retrieval["top3"][0] == pytest.approx(real["top3"][0], abs=0.05)
     assert "| real |" in (tmp_path / "t2m.md").read_text()
 
 
