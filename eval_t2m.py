@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 
 from eval.evaluator import TextMotionEvaluator
 from eval.t2m import (RetrievedMotions, evaluate, generated_motions, generated_multimodality, markdown_table,
@@ -31,7 +30,7 @@ from utils.io import write_report
 def reconstructions(codec: MotionCodec):
     """A motion source: each item through the tokenizer and back, with its own body (bone lengths, if the tokenizer
     takes them, and rest skeleton) as `MotionCodec` carries it beside the codes."""
-    def source(items, rng: np.random.Generator):
+    def source(items, captions=None, round: int = 0):
         out = []
         for it in items:
             enc = codec.encode(it.features, it.species, it.gender)

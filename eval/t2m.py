@@ -1,10 +1,11 @@
 """Text-to-motion evaluation with a trained evaluator, the Guo et al. protocol.
 
 A "motion source" gives, for each test item, the motion to score: the real motion (the ceiling), the tokenizer's
-reconstruction, a generated motion, or a baseline: the real train motion of the nearest caption (retrieval). Each of `repeats` rounds pairs every item with one of its captions
-at random, shuffles, and measures R-precision (batch 32), MM-Dist, FID against the real motions and Diversity;
-rounds are summarised as mean and 95% interval. Also: text-to-motion retrieval over the whole set, a species
-probe (a small MLP on the evaluator's motion embedding, fitted on the train split) and the same
+reconstruction, a generated motion, or a baseline: the real train motion of the nearest caption (retrieval). Each of
+`repeats` rounds pairs every item with one of its captions at random (generated and retrieved motions are made anew
+from those captions, as in Guo's protocol), shuffles, and measures R-precision (batch 32), MM-Dist, FID against the
+real motions and Diversity; rounds are summarised as mean and 95% interval. Also: text-to-motion retrieval over the
+whole set, a species probe (a small MLP on the evaluator's motion embedding, fitted on the train split) and the same
 R-precision with shuffled captions (chance).
 """
 from __future__ import annotations
@@ -19,11 +20,18 @@ from eval.evaluator import TextMotionEvaluator
 from eval.metrics import diversity, fid, mean_interval, multimodality, r_precision, retrieval_recall
 from utils.dataset import MotionItem
 
-MotionSource = Callable[[list[MotionItem], np.random.Generator], list[np.ndarray]]
+# (items, the caption each motion is to fit, the round) -> one motion (T, D) per item. A source whose motions depend
+# on the caption or the round (generated, retrieved) says so with a true `per_round` attribute and is asked again in
+# every round, as in Guo's protocol; the others (real, reconstruction) once.
+MotionSource = Callable[[list[MotionItem], list[str], int], list[np.ndarray]]
 
 
-def real_motions(items: list[MotionItem], rng: np.random.Generator) -> list[np.ndarray]:
+def real_motions(items: list[MotionItem], captions: list[str] | None = None, round: int = 0) -> list[np.ndarray]:
     return [it.features for it in items]
+
+
+def per_round(source: MotionSource) -> bool:
+    return getattr(source, "per_round", False)
 
 
 def item_frames(pipe, item: MotionItem) -> int:
@@ -45,15 +53,12 @@ def generate_for(pipe, items: list[MotionItem], captions: list[str], seed: int =
 
 
 def generated_motions(pipe, batch_size: int = 32, seed: int = 0, **sampling) -> MotionSource:
-    """A motion source: each item generated from one of its captions (drawn by the round's rng) by `generate_for`."""
-    def source(items: list[MotionItem], rng: np.random.Generator) -> list[np.ndarray]:
-        return generate_for(pipe, items, drawn_captions(items, rng), seed, batch_size, **sampling)
+    """A motion source: each item generated from the round's caption by `generate_for`, anew in every round (round r
+    seeds item i with seed + r * len(items) + i)."""
+    def source(items: list[MotionItem], captions: list[str], round: int = 0) -> list[np.ndarray]:
+        return generate_for(pipe, items, captions, seed + round * len(items), batch_size, **sampling)
+    source.per_round = True
     return source
-
-
-def drawn_captions(items: list[MotionItem], rng: np.random.Generator) -> list[str]:
-    """One caption of each item, drawn by the round's rng."""
-    return [it.captions[int(rng.integers(len(it.captions)))].text for it in items]
 
 
 def same_performer(pool: list[MotionItem], item: MotionItem) -> np.ndarray:
@@ -66,17 +71,20 @@ def same_performer(pool: list[MotionItem], item: MotionItem) -> np.ndarray:
 
 class RetrievedMotions:
     """A retrieval baseline, the generator's inputs without a generator: for each item, the real train motion whose
-    caption lies nearest the item's caption (cosine of `bank`'s sentence embeddings, before any evaluator
+    caption lies nearest the round's caption (cosine of `bank`'s sentence embeddings, before any evaluator
     projection) among the train motions of the item's performer (`same_performer`); when several train motions have
-    that caption, one drawn by the rng."""
+    that caption, one drawn at random (seeded by the round)."""
+
+    per_round = True
 
     def __init__(self, train: list[MotionItem], bank):
         self.train, self.bank = train, bank
         self.owner = np.array([j for j, it in enumerate(train) for _ in it.captions])  # caption -> train item
         self.emb = F.normalize(bank([c.text for it in train for c in it.captions]).float(), dim=-1).cpu().numpy()
 
-    def __call__(self, items: list[MotionItem], rng: np.random.Generator) -> list[np.ndarray]:
-        query = F.normalize(self.bank(drawn_captions(items, rng)).float(), dim=-1).cpu().numpy()
+    def __call__(self, items: list[MotionItem], captions: list[str], round: int = 0) -> list[np.ndarray]:
+        query = F.normalize(self.bank(captions).float(), dim=-1).cpu().numpy()
+        rng = np.random.default_rng(round)
         picks = []
         for it, q in zip(items, query):
             sim = self.emb @ q  # (C,)
@@ -160,34 +168,47 @@ class SpeciesProbe:
 
 def evaluate(evaluator: TextMotionEvaluator, bank, items: list[MotionItem], sources: dict[str, MotionSource],
              repeats: int = 20, seed: int = 0, probe_items: list[MotionItem] | None = None) -> dict:
-    """Guo-protocol metrics for each motion source, plus retrieval, the species probe and shuffled captions."""
+    """Guo-protocol metrics for each motion source, plus retrieval, the species probe and shuffled captions.
+
+    Round r (seeded [seed, r]) draws a caption for every item and an order of the items; a per-round source makes its
+    motions from those captions, so its FID, Diversity, retrieval and species accuracy get an interval too."""
     evaluator.eval()
-    rng = np.random.default_rng(seed)
-    real_emb = embed_motions(evaluator, real_motions(items, rng))
+    real_emb = embed_motions(evaluator, real_motions(items))
     probe = None
     if probe_items:
-        probe = SpeciesProbe(embed_motions(evaluator, real_motions(probe_items, rng)), [it.species for it in probe_items])
+        probe = SpeciesProbe(embed_motions(evaluator, real_motions(probe_items)), [it.species for it in probe_items])
+    first_text = embed_texts(evaluator, bank, [it.captions[0].text for it in items])
+    draws = []  # per round: the items' order, and the caption of each item
+    for r in range(repeats):
+        rr = np.random.default_rng([seed, r])
+        order = rr.permutation(len(items))
+        caps = [""] * len(items)
+        for i in order:
+            caps[i] = items[i].captions[int(rr.integers(len(items[i].captions)))].text
+        draws.append((order, caps, rr))
     results = {}
     for name, source in sources.items():
-        emb = real_emb if source is real_motions else embed_motions(evaluator, source(items, rng))
-        rounds = {k: [] for k in ("top1", "top2", "top3", "mm_dist", "fid", "diversity")}
-        for r in range(repeats):
-            rr = np.random.default_rng([seed, r])
-            order = rr.permutation(len(items))
-            caps = [items[i].captions[int(rr.integers(len(items[i].captions)))].text for i in order]
-            text = embed_texts(evaluator, bank, caps)
-            top, mm = r_precision(text, emb[order])
+        rounds = {k: [] for k in ("top1", "top2", "top3", "mm_dist", "fid", "diversity", "species_accuracy")}
+        recalls = []
+        emb = None
+        for r, (order, caps, rr) in enumerate(draws):
+            if emb is None or per_round(source):
+                emb = real_emb if source is real_motions else embed_motions(evaluator, source(items, caps, r))
+                recalls.append(retrieval_recall(first_text, emb))
+                if probe is not None:
+                    rounds["species_accuracy"].append(probe.accuracy(emb, [it.species for it in items]))
+            top, mm = r_precision(embed_texts(evaluator, bank, [caps[i] for i in order]), emb[order])
             rounds["top1"].append(top[0])
             rounds["top2"].append(top[1])
             rounds["top3"].append(top[2])
             rounds["mm_dist"].append(mm)
             rounds["fid"].append(fid(real_emb, emb))
             rounds["diversity"].append(diversity(emb, 300, rr))
-        out = {k: mean_interval(v) for k, v in rounds.items()}
-        first_caps = [it.captions[0].text for it in items]
-        out["retrieval"] = retrieval_recall(embed_texts(evaluator, bank, first_caps), emb)
-        if probe is not None:
-            out["species_accuracy"] = probe.accuracy(emb, [it.species for it in items])
+        out = {k: mean_interval(v) for k, v in rounds.items() if v}
+        out["retrieval"] = {k: float(np.mean([rec[k] for rec in recalls])) for k in recalls[0]}
+        if "species_accuracy" in out:
+            out["species_accuracy"] = out["species_accuracy"][0]
+        out["motion_draws"] = len(recalls)
         results[name] = out
     shuffled = np.random.default_rng(seed + 1).permutation(len(items))
     text = embed_texts(evaluator, bank, [items[i].captions[0].text for i in shuffled])
@@ -196,17 +217,19 @@ def evaluate(evaluator: TextMotionEvaluator, bank, items: list[MotionItem], sour
 
 
 def markdown_table(results: dict) -> str:
-    """FID without an interval (each round scores all the items against all the real motions: it does not vary) and
-    with five decimals (embeddings of unit length keep it small); a line after the table gives it as a multiple of
-    the reconstruction's."""
-    def interval(r: dict, c: str) -> str:
-        return f"{r[c][0]:.3f} ± {r[c][1]:.3f}" if c in r else ""
+    """FID with five decimals (embeddings of unit length keep it small), with an interval where the motions were drawn
+    anew in every round; a line after the table gives it as a multiple of the reconstruction's."""
+    def interval(r: dict, c: str, digits: int = 3) -> str:
+        return f"{r[c][0]:.{digits}f} ± {r[c][1]:.{digits}f}" if c in r else ""
 
     lines = ["| motions | R-prec top-1 | top-2 | top-3 | MM-Dist | FID | Diversity | MModality | R@1 / R@5 / R@10 "
              "| species acc |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         cells = [interval(r, c) for c in ("top1", "top2", "top3", "mm_dist")]
-        cells += [f"{r['fid'][0]:.5f}" if "fid" in r else "", interval(r, "diversity")]
+        fid_cell = f"{r['fid'][0]:.5f}" if "fid" in r else ""
+        if r.get("motion_draws", 1) > 1:
+            fid_cell = interval(r, "fid", 5)
+        cells += [fid_cell, interval(r, "diversity")]
         cells.append(f"{r['multimodality']:.3f}" if "multimodality" in r else "")
         ret = r.get("retrieval")
         cells.append(" / ".join(f"{ret[k]:.3f}" for k in ("R@1", "R@5", "R@10")) if ret else "")

@@ -30,7 +30,7 @@ def test_species_probe_reads_species_that_are_not_linearly_separable():
     assert probe.accuracy(emb[test], names[test]) > 0.9
 
 
-def test_guo_protocol_runs_end_to_end_on_a_tiny_evaluator():
+def _tiny_evaluator_and_items():
     torch.manual_seed(0)
     evaluator = TextMotionEvaluator(EvaluatorConfig(skeleton="animo30", backbone="tiny", embed_dim=8))
     items = []
@@ -39,6 +39,11 @@ def test_guo_protocol_runs_end_to_end_on_a_tiny_evaluator():
         items.append(MotionItem(f"c{i}", f"c{i}", feats, [Caption(f"an animal does thing {i}"),
                                                            Caption(f"a beast moves way {i}")],
                                 ("dog", "cat")[i % 2], "male"))
+    return evaluator, items
+
+
+def test_guo_protocol_runs_end_to_end_on_a_tiny_evaluator():
+    evaluator, items = _tiny_evaluator_and_items()
     bank = CaptionBank("minilm")
     r = evaluate(evaluator, bank, items, {"real": real_motions}, repeats=3, probe_items=items)
     real = r["real"]
@@ -65,6 +70,29 @@ def test_retrieval_baseline_gives_the_motion_of_the_nearest_caption_among_the_sa
              _item("q1", "cat", "male", "a cat goes to sleep"),  # the only male cat walks
              _item("q2", "dog", "female", "the dog hops in place"),  # no female dog: any dog
              _item("q3", "horse", "male", "a horse lies down")]  # no horse at all: any clip
-    got = source(items, np.random.default_rng(0))
+    got = source(items, [it.captions[0].text for it in items], 0)
     assert [next(t.key for t in train if t.features is g) for g in got] == ["t0", "t1", "t3", "t2"]
 
+
+
+def test_per_round_sources_make_new_motions_from_each_rounds_captions_and_others_are_asked_once():
+    evaluator, items = _tiny_evaluator_and_items()
+    calls = {"fixed": [], "per round": []}
+
+    def fixed(its, captions, round):
+        calls["fixed"].append(round)
+        return [it.features * 1.1 for it in its]
+
+    def varying(its, captions, round):
+        calls["per round"].append((round, captions))
+        return [it.features * (1.0 + 0.05 * (round + 1)) for it in its]
+    varying.per_round = True
+
+    r = evaluate(evaluator, CaptionBank("minilm"), items, {"fixed": fixed, "varying": varying}, repeats=3)
+    assert calls["fixed"] == [0] and [c[0] for c in calls["per round"]] == [0, 1, 2]
+    for _, captions in calls["per round"]:  # one of each item's own captions, drawn anew in each round
+        assert all(c in [k.text for k in it.captions] for c, it in zip(captions, items))
+    assert calls["per round"][0][1] != calls["per round"][1][1]
+    assert r["fixed"]["fid"][1] == 0.0 and r["fixed"]["motion_draws"] == 1
+    assert r["varying"]["fid"][1] > 0.0 and r["varying"]["motion_draws"] == 3
+    assert " ± " in markdown_table(r).split("| varying |")[1].split("|")[5]  # its FID cell has an interval
