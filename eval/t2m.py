@@ -178,20 +178,24 @@ def evaluate(evaluator: TextMotionEvaluator, bank, items: list[MotionItem], sour
     if probe_items:
         probe = SpeciesProbe(embed_motions(evaluator, real_motions(probe_items)), [it.species for it in probe_items])
     first_text = embed_texts(evaluator, bank, [it.captions[0].text for it in items])
-    draws = []  # per round: the items' order, and the caption of each item
-    for r in range(repeats):
+
+    def draw(r: int):
+        """Round r: the items' order, the caption of each item, and the rng that then draws Diversity's pairs (the same
+        for every source)."""
         rr = np.random.default_rng([seed, r])
         order = rr.permutation(len(items))
         caps = [""] * len(items)
         for i in order:
             caps[i] = items[i].captions[int(rr.integers(len(items[i].captions)))].text
-        draws.append((order, caps, rr))
+        return order, caps, rr
+
     results = {}
     for name, source in sources.items():
         rounds = {k: [] for k in ("top1", "top2", "top3", "mm_dist", "fid", "diversity", "species_accuracy")}
         recalls = []
         emb = None
-        for r, (order, caps, rr) in enumerate(draws):
+        for r in range(repeats):
+            order, caps, rr = draw(r)
             if emb is None or per_round(source):
                 emb = real_emb if source is real_motions else embed_motions(evaluator, source(items, caps, r))
                 recalls.append(retrieval_recall(first_text, emb))
