@@ -3,16 +3,16 @@
     python eval_t2m.py --evaluator runs/eval_animals/model.safetensors --data data/zoo/animals \\
         [--tokenizer runs/vq_animals/model.safetensors] \\
         [--transformer runs/t2m_animals/model.safetensors --residual runs/res_animals/model.safetensors] \\
-        --out results/t2m_animals
+        [--baselines] --out results/t2m_animals
 
-Scores the real test motions (the ceiling), with --tokenizer their reconstructions, and with --transformer the
-motions generated from their captions (with their species, gender and length; MultiModality from
---mm-prompts x 30 generations); writes OUT.json and OUT.md.
+Scores the real test motions (the ceiling), with --tokenizer their reconstructions, with --transformer the motions
+generated from their captions (with their species, gender and length; anew in every round, from that round's
+caption; MultiModality from --mm-prompts x 30 generations), and with --baselines the real train motions of the
+nearest captions; writes OUT.json and OUT.md.
 """
 from __future__ import annotations
 
 import argparse
-
 
 from eval.evaluator import TextMotionEvaluator
 from eval.t2m import (RetrievedMotions, evaluate, generated_motions, generated_multimodality, markdown_table,
