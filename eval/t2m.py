@@ -61,19 +61,19 @@ def generated_motions(pipe, batch_size: int = 32, seed: int = 0, **sampling) -> 
     return source
 
 
-def same_performer(pool: list[MotionItem], item: MotionItem) -> np.ndarray:
-    """(len(pool),) bool: the pool's items of the item's species and gender; of its species when there are none; all
-    when there are none of those either."""
-    species = np.array([it.species == item.species for it in pool])
-    both = species & np.array([it.gender == item.gender for it in pool])
-    return both if both.any() else species if species.any() else np.ones(len(pool), dtype=bool)
+def same_performer(species: np.ndarray, genders: np.ndarray, item: MotionItem) -> np.ndarray:
+    """A pool's species and genders (P,) -> (P,) bool: those of the item's species and gender; of its species when
+    there are none; all when there are none of those either."""
+    same = species == item.species
+    both = same & (genders == item.gender)
+    return both if both.any() else same if same.any() else np.ones(len(species), dtype=bool)
 
 
 class RetrievedMotions:
     """A retrieval baseline, the generator's inputs without a generator: for each item, the real train motion whose
     caption lies nearest the round's caption (cosine of `bank`'s sentence embeddings, before any evaluator
-    projection) among the train motions of the item's performer (`same_performer`); when several train motions have
-    that caption, one drawn at random (seeded by the round)."""
+    projection) among the train captions of the item's performer (`same_performer`, worked out once per species and
+    gender); when several train motions have that caption, one drawn at random (seeded by the round)."""
 
     per_round = True
 
@@ -81,14 +81,20 @@ class RetrievedMotions:
         self.train, self.bank = train, bank
         self.owner = np.array([j for j, it in enumerate(train) for _ in it.captions])  # caption -> train item
         self.emb = F.normalize(bank([c.text for it in train for c in it.captions]).float(), dim=-1).cpu().numpy()
+        self.species = np.array([train[j].species for j in self.owner])  # of each caption's motion
+        self.genders = np.array([train[j].gender for j in self.owner])
+        self.performers: dict[tuple[str, str], np.ndarray] = {}  # (species, gender) -> (C,) bool: captions to search
 
     def __call__(self, items: list[MotionItem], captions: list[str], round: int = 0) -> list[np.ndarray]:
         query = F.normalize(self.bank(captions).float(), dim=-1).cpu().numpy()
         rng = np.random.default_rng(round)
         picks = []
         for it, q in zip(items, query):
+            key = (it.species, it.gender)
+            if key not in self.performers:
+                self.performers[key] = same_performer(self.species, self.genders, it)
             sim = self.emb @ q  # (C,)
-            sim[~same_performer(self.train, it)[self.owner]] = -np.inf
+            sim[~self.performers[key]] = -np.inf
             nearest = np.flatnonzero(sim >= sim.max() - 1e-6)  # a caption that several train motions share
             picks.append(self.owner[nearest[int(rng.integers(len(nearest)))]])
         return [self.train[j].features for j in picks]
