@@ -197,8 +197,8 @@ def evaluate(evaluator: TextMotionEvaluator, bank, items: list[MotionItem], sour
 
     results = {}
     for name, source in sources.items():
-        rounds = {k: [] for k in ("top1", "top2", "top3", "mm_dist", "fid", "diversity", "species_accuracy")}
-        recalls = []
+        rounds = {k: [] for k in ("top1", "top2", "top3", "mm_dist", "fid", "diversity")}
+        recalls, species = [], []  # per draw of the motions
         emb = None
         for r in range(repeats):
             order, caps, rr = draw(r)
@@ -206,7 +206,7 @@ def evaluate(evaluator: TextMotionEvaluator, bank, items: list[MotionItem], sour
                 emb = real_emb if source is real_motions else embed_motions(evaluator, source(items, caps, r))
                 recalls.append(retrieval_recall(first_text, emb))
                 if probe is not None:
-                    rounds["species_accuracy"].append(probe.accuracy(emb, [it.species for it in items]))
+                    species.append(probe.accuracy(emb, [it.species for it in items]))
             top, mm = r_precision(embed_texts(evaluator, bank, [caps[i] for i in order]), emb[order])
             rounds["top1"].append(top[0])
             rounds["top2"].append(top[1])
@@ -214,10 +214,10 @@ def evaluate(evaluator: TextMotionEvaluator, bank, items: list[MotionItem], sour
             rounds["mm_dist"].append(mm)
             rounds["fid"].append(fid(real_emb, emb))
             rounds["diversity"].append(diversity(emb, 300, rr))
-        out = {k: mean_interval(v) for k, v in rounds.items() if v}
+        out = {k: mean_interval(v) for k, v in rounds.items()}
         out["retrieval"] = {k: float(np.mean([rec[k] for rec in recalls])) for k in recalls[0]}
-        if "species_accuracy" in out:
-            out["species_accuracy"] = out["species_accuracy"][0]
+        if species:
+            out["species_accuracy"] = float(np.mean(species))
         out["motion_draws"] = len(recalls)
         results[name] = out
     shuffled = np.random.default_rng(seed + 1).permutation(len(items))

@@ -74,7 +74,6 @@ def test_retrieval_baseline_gives_the_motion_of_the_nearest_caption_among_the_sa
     assert [next(t.key for t in train if t.features is g) for g in got] == ["t0", "t1", "t3", "t2"]
 
 
-
 def test_per_round_sources_make_new_motions_from_each_rounds_captions_and_others_are_asked_once():
     evaluator, items = _tiny_evaluator_and_items()
     calls = {"fixed": [], "per round": []}
