@@ -310,8 +310,12 @@ def test_with_guidance_1_the_unconditional_branch_has_no_effect(tok):
     assert torch.allclose(mask.guided_logits(ids, cond, valid, 1.0), mask(ids, cond, valid))
 
 
-def test_guidance_runs_the_unconditional_branch_once_per_distinct_row_with_the_same_logits(tok):
-    mask, res = _models(tok, text_words=8)
+@pytest.mark.parametrize("what, distinct", [("all", 2), ("text", 3)])
+def test_guidance_runs_the_unconditional_branch_once_per_distinct_row_with_the_same_logits(tok, what, distinct):
+    mask, res = _models(tok, text_words=8, cond_drop=what)
+    with torch.no_grad():  # "no condition" tokens unlike the zeros they start as, so that dropping shows
+        for m in (mask, res):
+            m.backbone.cond.null.normal_()
     p = T2MPipeline(tok, mask, res, device="cpu")
     texts, species, genders = ["a dog runs", "a cat sits", "a dog runs", "a horse walks back"], ["dog", "cat"] * 2, \
         ["male", "female"] * 2
@@ -335,7 +339,11 @@ def test_guidance_runs_the_unconditional_branch_once_per_distinct_row_with_the_s
         with_cond, without = mask(ids, cond, valid), mask(ids, cond, valid, torch.ones(4, dtype=torch.bool))
         r_with, r_without = res(codes, layers, cond, valid), res(codes, layers, cond, valid, torch.ones(4, dtype=bool))
     del mask.forward
-    assert seen[0] == 4 + 2  # four conditional rows, two distinct unconditional ones
+    # four conditional rows; rows 0-2 have one input, but only rows 0 and 2 also one performer (a male dog): two
+    # distinct unconditional rows when that branch sees no performer, three when it sees the species and gender
+    assert seen[0] == 4 + distinct
+    # rows 0 and 1 (a male dog and a female cat, both all-[MASK]): one unconditional answer unless it sees them
+    assert torch.allclose(without[0], without[1]) == (what == "all")
     torch.testing.assert_close(got, without + 3.0 * (with_cond - without), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(got_res, r_without + 3.0 * (r_with - r_without), atol=1e-5, rtol=1e-5)
 
@@ -573,9 +581,10 @@ def test_trainers_generate_and_edit_commands(folder, tmp_path, capsys):
               "--cache-dir", str(tmp_path / "cache")]
     with pytest.raises(SystemExit, match=r"--text-words -1: give the number of word features"):
         train_t2m_transformer.main(common + ["--out", str(tmp_path / "bad"), "--text-words", "-1"])
-    train_t2m_transformer.main(common + ["--out", str(tmp_path / "t2m")])
+    train_t2m_transformer.main(common + ["--out", str(tmp_path / "t2m"), "--cond-drop-what", "text"])
     train_res_transformer.main(common + ["--out", str(tmp_path / "res")])
     trained = MaskTransformer.load(tmp_path / "t2m" / "model.safetensors")
+    assert trained.config.cond_drop == "text"  # its guided steps below push away from the performer's motion
     vocab = trained.checkpoint_extra["vocabulary"]  # the words of the train split's captions
     train_caps = [c.text for it in MotionFolder(folder).load_split("train") for c in it.captions]
     assert vocab == caption_vocabulary(train_caps) and "walks" in vocab

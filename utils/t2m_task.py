@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from models.checkpoint import weights_digest
-from models.mask_transformer.backbone import encode_condition
+from models.mask_transformer.backbone import COND_DROPS, encode_condition
 from models.mask_transformer.mask_transformer import T2M_CONFIGS, MaskTransformer, transformer_config
 from models.mask_transformer.pipeline import T2MPipeline, check_pair
 from models.text_encoder import TEXT_ENCODER_DIMS, TEXT_ENCODER_PATH_HELP, CaptionBank, caption_vocabulary
@@ -33,6 +33,9 @@ def add_t2m_args(p: argparse.ArgumentParser, code_init: str, text_words: int, mi
     p.add_argument("--closed-vocab", action="store_true",
                    help="learn a table of the training data's species and genders instead of reading names as text")
     p.add_argument("--cond-drop", type=float, default=0.1, help="share of samples trained without the condition")
+    p.add_argument("--cond-drop-what", default="all", choices=COND_DROPS,
+                   help="what those samples lose: all three condition tokens (guidance then pushes away from any "
+                        "motion) or only the text (guidance pushes away from the same species and gender's motion)")
     p.add_argument("--text-words", type=int, default=text_words,
                    help=f"also attend to the first N per-word features of the text encoder (0: the sentence "
                         f"embedding alone; default {text_words})")
@@ -153,8 +156,8 @@ def new_model_config(config_class, args, tokenizer: RVQVAE, folder: MotionFolder
     return transformer_config(
         config_class, args.config, num_tokens=t.codebook_size, num_quantizers=t.num_quantizers,
         max_tokens=args.max_tokens, frames_per_token=t.frames_per_token, text_encoder=args.text_encoder,
-        cond_dim=TEXT_ENCODER_DIMS[args.text_encoder], cond_drop_prob=args.cond_drop, text_words=args.text_words,
-        skeleton=t.skeleton,
+        cond_dim=TEXT_ENCODER_DIMS[args.text_encoder], cond_drop_prob=args.cond_drop, cond_drop=args.cond_drop_what,
+        text_words=args.text_words, skeleton=t.skeleton,
         tokenizer_sha256=weights_digest(tokenizer), **vocab)
 
 

@@ -20,6 +20,7 @@ from torch import nn
 from models.layers import TransformerBlock
 
 NUM_COND_TOKENS = 3
+COND_DROPS = ("all", "text")
 
 
 @dataclass
@@ -38,6 +39,7 @@ class TransformerConfig:
     text_encoder: str = "minilm"
     cond_dim: int = 384
     cond_drop_prob: float = 0.1  # share of training samples that see the "no condition" tokens
+    cond_drop: str = "all"  # what those samples lose: "all" three condition tokens, or only the "text" (and words)
     text_words: int = 0  # attend to the first text_words per-word features of the text (0: the sentence alone)
     species_vocab: list[str] = field(default_factory=list)  # empty: open vocabulary, names read by the text encoder
     gender_vocab: list[str] = field(default_factory=list)
@@ -57,12 +59,17 @@ class ConditionTokens(nn.Module):
             else nn.Linear(cfg.cond_dim, cfg.latent_dim)
         self.role = nn.Parameter(torch.randn(NUM_COND_TOKENS, cfg.latent_dim) * 0.02)
         self.null = nn.Parameter(torch.zeros(NUM_COND_TOKENS, cfg.latent_dim))
+        if cfg.cond_drop not in COND_DROPS:
+            raise ValueError(f"cond_drop must be one of {', '.join(COND_DROPS)}, got {cfg.cond_drop!r}")
+        self.dropped = NUM_COND_TOKENS if cfg.cond_drop == "all" else 1
+        self.kept = () if cfg.cond_drop == "all" else ("species", "gender")  # what the unconditional branch sees
 
     def forward(self, cond: dict[str, torch.Tensor], drop: torch.Tensor | None) -> torch.Tensor:
-        """drop (B,) bool: those samples get the learned "no condition" tokens instead."""
+        """drop (B,) bool: those samples get the learned "no condition" tokens instead (all three, or the text's)."""
         tokens = torch.stack([self.text(cond["text"]), self.species(cond["species"]), self.gender(cond["gender"])], 1)
         if drop is not None:
-            tokens = torch.where(drop[:, None, None], self.null.to(tokens.dtype).expand_as(tokens), tokens)
+            lost = drop[:, None, None] & (torch.arange(NUM_COND_TOKENS, device=drop.device) < self.dropped)[:, None]
+            tokens = torch.where(lost, self.null.to(tokens.dtype).expand_as(tokens), tokens)
         return tokens + self.role
 
 
@@ -106,20 +113,23 @@ class Backbone(nn.Module):
 
 
 def guided(forward: Callable[..., torch.Tensor], cond: dict[str, torch.Tensor], scale: float,
-           *inputs: torch.Tensor) -> torch.Tensor:
+           *inputs: torch.Tensor, kept: tuple[str, ...] = ()) -> torch.Tensor:
     """Classifier-free guidance: uncond + scale * (cond - uncond) with both branches in ONE batched forward.
 
     `forward(*inputs, cond, drop)` returns logits; with scale 1 the unconditional branch cannot matter and is not run.
-    The unconditional branch sees no condition, so rows whose inputs are equal have equal unconditional logits: it
-    runs once per distinct row (at the first masked-decoding step, every prompt of one length starts from the same
-    all-[MASK] row, so a batch of 32 such prompts needs 33 rows rather than 64).
+    The unconditional branch sees no condition but the entries `kept` (the species and gender when a model drops
+    only the text), so rows whose inputs and kept entries are equal have equal unconditional logits: it runs once
+    per distinct row (at the first masked-decoding step, every prompt of one length starts from the same all-[MASK]
+    row, so a batch of 32 such prompts of one performer needs 33 rows rather than 64).
     """
     if scale < 0:
         raise ValueError(f"the guidance scale must be >= 0 (1 = no guidance), got {scale}")
     if scale == 1:
         return forward(*inputs, cond, None).float()
     B = inputs[0].shape[0]
-    rows = torch.cat([t.reshape(B, -1).long() for t in inputs], 1)  # (B, everything the branch sees)
+    seen = [*inputs, *(cond[k] if not cond[k].is_floating_point() else cond[k].float().view(torch.int32)
+                       for k in kept)]
+    rows = torch.cat([t.reshape(B, -1).long() for t in seen], 1)  # (B, everything the branch sees)
     distinct, inverse = torch.unique(rows, dim=0, return_inverse=True)  # (U, ...), (B,) distinct row of each row
     first = torch.full((len(distinct),), B, device=rows.device).scatter_reduce(
         0, inverse, torch.arange(B, device=rows.device), "amin")  # (U,) one row standing for each distinct row

@@ -74,7 +74,7 @@ class MaskTransformer(Checkpointable, nn.Module):
 
     def guided_logits(self, ids: torch.Tensor, cond: dict[str, torch.Tensor], valid: torch.Tensor,
                       scale: float) -> torch.Tensor:
-        return guided(lambda i, v, c, d: self(i, c, v, d), cond, scale, ids, valid)
+        return guided(lambda i, v, c, d: self(i, c, v, d), cond, scale, ids, valid, kept=self.backbone.cond.kept)
 
     def loss(self, codes: torch.Tensor, cond: dict[str, torch.Tensor],
              schedule: CosineMaskSchedule = CosineMaskSchedule()) -> tuple[torch.Tensor, dict[str, float]]:

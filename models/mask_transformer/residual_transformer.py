@@ -76,7 +76,8 @@ class ResidualTransformer(Checkpointable, nn.Module):
     def guided_logits(self, codes: torch.Tensor, layer: int, cond: dict[str, torch.Tensor], valid: torch.Tensor,
                       scale: float) -> torch.Tensor:
         layers = torch.full((codes.shape[0],), layer, dtype=torch.long, device=codes.device)
-        return guided(lambda c, l, v, cd, d: self(c, l, cd, v, d), cond, scale, codes, layers, valid)
+        return guided(lambda c, l, v, cd, d: self(c, l, cd, v, d), cond, scale, codes, layers, valid,
+                      kept=self.backbone.cond.kept)
 
     def loss(self, codes: torch.Tensor, cond: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """codes (B, N, Q), -1 on padding -> (cross-entropy of a random layer j >= 1 per sample, logs)."""
