@@ -91,7 +91,7 @@ class Backbone(nn.Module):
     def forward(self, x: torch.Tensor, cond: dict[str, torch.Tensor], valid: torch.Tensor,
                 drop: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, N, latent) motion-token inputs, valid (B, N) True on real tokens -> (B, N, latent).
-        Samples with `drop` see neither the condition tokens nor the words."""
+        Samples with `drop` see neither the words nor the condition tokens (with cond_drop "text": the text's)."""
         B, N, _ = x.shape
         if N > self.max_tokens:
             raise ValueError(f"{N} motion tokens exceed this model's maximum of {self.max_tokens}")

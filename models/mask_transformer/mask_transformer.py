@@ -2,7 +2,8 @@
 
 Training (MoMask): t ~ U(0, 1), mask round(N cos(pi t / 2)) tokens (at least one); of those, 10% get a random
 code, 88% of the rest get [MASK], the others keep their code; cross-entropy on the chosen positions only.
-The condition tokens are replaced by the learned "no condition" with probability cond_drop_prob (for CFG).
+The condition tokens (or only the text's, with cond_drop "text") are replaced by the learned "no condition" with
+probability cond_drop_prob (for CFG).
 """
 from __future__ import annotations
 
