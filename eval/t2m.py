@@ -87,13 +87,13 @@ class RetrievedMotions:
 
     def __call__(self, items: list[MotionItem], captions: list[str], round: int = 0) -> list[np.ndarray]:
         query = F.normalize(self.bank(captions).float(), dim=-1).cpu().numpy()
+        sims = query @ self.emb.T  # (items, C) in one product
         rng = np.random.default_rng(round)
         picks = []
-        for it, q in zip(items, query):
+        for it, sim in zip(items, sims):
             key = (it.species, it.gender)
             if key not in self.performers:
                 self.performers[key] = same_performer(self.species, self.genders, it)
-            sim = self.emb @ q  # (C,)
             sim[~self.performers[key]] = -np.inf
             nearest = np.flatnonzero(sim >= sim.max() - 1e-6)  # a caption that several train motions share
             picks.append(self.owner[nearest[int(rng.integers(len(nearest)))]])
