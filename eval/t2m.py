@@ -87,10 +87,11 @@ class RetrievedMotions:
 
     def __call__(self, items: list[MotionItem], captions: list[str], round: int = 0) -> list[np.ndarray]:
         query = F.normalize(self.bank(captions).float(), dim=-1).cpu().numpy()
-        sims = query @ self.emb.T  # (items, C) in one product
+        # each item's (C,) cosines, from one product per 256 items: a large set's (items, C) is never held whole
+        rows = (sim for a in range(0, len(query), 256) for sim in query[a:a + 256] @ self.emb.T)
         rng = np.random.default_rng(round)
         picks = []
-        for it, sim in zip(items, sims):
+        for it, sim in zip(items, rows):
             key = (it.species, it.gender)
             if key not in self.performers:
                 self.performers[key] = same_performer(self.species, self.genders, it)
