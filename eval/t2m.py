@@ -237,9 +237,7 @@ def markdown_table(results: dict) -> str:
              "| species acc |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         cells = [interval(r, c) for c in ("top1", "top2", "top3", "mm_dist")]
-        fid_cell = f"{r['fid'][0]:.5f}" if "fid" in r else ""
-        if r.get("motion_draws", 1) > 1:
-            fid_cell = interval(r, "fid", 5)
+        fid_cell = interval(r, "fid", 5) if r.get("motion_draws", 1) > 1 else f"{r['fid'][0]:.5f}" if "fid" in r else ""
         cells += [fid_cell, interval(r, "diversity")]
         cells.append(f"{r['multimodality']:.3f}" if "multimodality" in r else "")
         ret = r.get("retrieval")
